@@ -56,8 +56,17 @@ public:
     size_t buffered_bytes() const;
     // Releases buffer capacity when nothing is pending, so an idle connection costs only this object.
     void shrink_idle();
+    // Capacity currently reserved by the internal buffers (what shrink_idle() can give back), for tests and metrics.
+    size_t buffer_capacity() const;
 
 private:
+    // Checks the header byte just stored at header_[header_len_ - 1]; `offset` is its position in the feed.
+    std::optional<FrameError> check_header_byte(size_t offset) const;
+    size_t header_size() const;
+    uint64_t declared_length() const;
+    void begin_frame();
+    Result<size_t, FrameError> failed(ProtocolError error, size_t offset, std::string_view detail);
+
     FrameLimits limits_;
     std::optional<FrameError> error_;
     bool closed_ = false;
