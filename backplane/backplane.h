@@ -11,6 +11,8 @@
 //  * Delivery: after subscribe()'s ready callback, every message published on that channel is delivered to this
 //    node's listener exactly once and in serial order, unless the implementation loses it (e.g. Redis pub/sub
 //    reconnect) — then it calls on_resync() and the broker repairs the gap from history.
+//  * Unsubscribe: once unsubscribe() returns, no delivery of that channel reaches the listener — not even one
+//    already queued — until the channel is subscribed again.
 //  * Idempotency: a publish whose key was already used on that channel within the retention TTL is not stored or
 //    delivered again; it reports the first serial with duplicate = true.
 //  * Callbacks run on the node's loop, never synchronously inside the call that registered them, and never after

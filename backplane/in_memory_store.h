@@ -1,6 +1,9 @@
 // The embedded backplane's shared state: channels (epoch, serial counter, bounded history, idempotency keys) and
 // sessions. Thread-safe, so several event loops in one process can each attach an InMemoryBackplane and behave
 // as nodes of one cluster.
+//
+// Time: every expiry is "expired once now >= stored_at + ttl", so a ttl of 0 keeps nothing. The clock only has to be
+// monotonic; the default is std::chrono::steady_clock in milliseconds.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -38,16 +41,37 @@ public:
     void subscribe(InMemoryBackplane* node, const std::string& channel, const std::function<void()>& on_registered);
     void unsubscribe(InMemoryBackplane* node, const std::string& channel);
 
-    // Drops every channel and session, as a Redis FLUSHALL would; channels get new epochs. For tests.
+    // Drops every channel and session, as a Redis FLUSHALL would; channels get new epochs. Node registrations
+    // (attach/subscribe) survive, as Redis pub/sub subscriptions survive a FLUSHALL. For tests.
     void wipe();
 
+    // What the store holds right now, after expired sessions and idempotency keys have been swept. For tests and
+    // gauges.
+    struct Stats {
+        size_t channels = 0;
+        size_t messages = 0;
+        size_t idempotency_keys = 0;
+        size_t sessions = 0;
+    };
+    Stats stats();
+
 private:
+    struct Entry {
+        StoredMessage message;
+        uint64_t stored_at_ms = 0;  // the store's clock, for age pruning (published_at_us is the publisher's)
+    };
+    struct KeyRecord {
+        uint64_t serial = 0;
+        uint64_t expires_at_ms = 0;
+    };
     struct Channel {
         std::string epoch;
         uint64_t top = 0;
-        std::deque<StoredMessage> history;
-        std::map<std::string, std::pair<uint64_t, uint64_t>> keys;  // key → (serial, expires_at_ms)
-        std::set<InMemoryBackplane*> subscribers;
+        std::deque<Entry> history;  // serials top - size + 1 .. top, contiguous
+        std::unordered_map<std::string, KeyRecord> keys;
+        // Keys in recording order, for lazy expiry from the front; an entry whose expiry no longer matches
+        // keys[key] was re-recorded later and is skipped.
+        std::deque<std::pair<uint64_t, std::string>> key_expiry;
     };
     struct Session {
         SessionRecord record;
@@ -55,7 +79,11 @@ private:
     };
 
     Channel& channel_locked(const std::string& name);
-    void prune_locked(Channel& channel, const RetentionPolicy& retention, uint64_t now);
+    static void prune_locked(Channel& channel, const RetentionPolicy& retention, uint64_t now);
+    static void prune_keys_locked(Channel& channel, uint64_t now);
+    // At most once a second (store clock): drops expired sessions and idempotency keys of every channel, so ids
+    // that are never loaded again and channels never published again do not hold memory forever.
+    void sweep_locked(uint64_t now);
     std::string new_epoch_locked();
 
     Clock now_ms_;
@@ -63,8 +91,11 @@ private:
     std::unordered_map<std::string, Channel> channels_;
     std::unordered_map<std::string, Session> sessions_;
     std::set<InMemoryBackplane*> nodes_;
+    // Kept apart from channels_ so that registering does not touch (create) a channel and a wipe keeps it.
+    std::unordered_map<std::string, std::set<InMemoryBackplane*>> subscribers_;
     uint64_t epoch_counter_ = 0;
     std::string epoch_prefix_;  // random per store, so a wiped or restarted store never reuses an epoch
+    uint64_t next_sweep_ms_ = 0;
 };
 
 }  // namespace herald
