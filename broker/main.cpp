@@ -1,1 +1,47 @@
-// placeholder
+// herald: parse configuration, build the backplane and the node on one libuv loop, run until drained.
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "backplane/in_memory_backplane.h"
+#include "broker/config.h"
+#include "broker/log.h"
+#include "broker/server.h"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+    auto request = herald::parse_config(argc, argv, environ);
+    if (!request.ok()) {
+        std::fprintf(stderr, "herald: %s\n", request.error().c_str());
+        return 2;
+    }
+    if (request->action == herald::ConfigRequest::Action::Help) {
+        std::fputs(herald::config_help_text().c_str(), stdout);
+        return 0;
+    }
+    if (request->action == herald::ConfigRequest::Action::Version) {
+        std::printf("herald %s\n", HERALD_VERSION);
+        return 0;
+    }
+    const herald::Config& config = request->config;
+    herald::Logger log(config.log_level);
+    signal(SIGPIPE, SIG_IGN);  // a peer that vanished must surface as a write error, not kill the node
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto backplane = std::make_unique<herald::InMemoryBackplane>(&loop, std::make_shared<herald::InMemoryStore>());
+    int exit_code = 0;
+    {
+        herald::Server server(&loop, config, log, *backplane);
+        if (auto error = server.start()) {
+            log.error("start_failed", {{"error", *error}});
+            exit_code = 1;
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    backplane.reset();
+    uv_loop_close(&loop);
+    return exit_code;
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite: unit and integration tests on a release build, then the unit tests again
+# under AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs="$(nproc)"
+
+echo "== release build"
+cmake --preset release -DHERALD_BUILD_TESTS=ON >/dev/null
+cmake --build --preset release -j"$jobs"
+echo "== unit and integration tests"
+ctest --preset release -j"$jobs"
+
+echo "== unit tests under ASan/UBSan"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j"$jobs" --target protocol_tests backplane_tests broker_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --preset asan -j"$jobs"
