@@ -36,7 +36,7 @@ struct Subscription final : WriteObserver {
     uint64_t delivered = 0;  // last serial queued to the connection
     uint64_t written = 0;    // last serial handed to the kernel: what the session record vouches for
     std::deque<StoredMessage> replay;   // history still to queue (paced by the outbound limit)
-    std::vector<std::pair<uint64_t, Frame>> held;  // live frames that arrived before the replay finished
+    std::deque<std::pair<uint64_t, Frame>> held;  // live frames that arrived before the replay finished
     uint64_t held_bytes = 0;
 
     void on_written(uint64_t serial) override;

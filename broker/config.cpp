@@ -43,6 +43,7 @@ std::string parse_u64(const std::string& text, uint64_t& out, bool allow_suffix)
         else if (suffix == "M" || suffix == "m" || suffix == "MiB") multiplier = 1024 * 1024;
         else return "has an unknown size suffix '" + suffix + "' (use K, KiB, M or MiB)";
     }
+    if (value > UINT64_MAX / multiplier) return "is too large: '" + text + "'";
     out = value * multiplier;
     return "";
 }
@@ -192,8 +193,13 @@ std::string apply_file(Config& c, const std::string& path) {
             if (!value.is_object()) return "config 'namespaces' must be an object";
             for (auto& [name, spec] : value.items()) {
                 if (!spec.is_object()) return "config namespaces." + name + " must be an object";
-                uint64_t size = spec.value("history_size", c.history_size);
-                double ttl = spec.value("history_ttl", c.history_ttl_s);
+                auto size_field = spec.find("history_size");
+                auto ttl_field = spec.find("history_ttl");
+                if ((size_field != spec.end() && !size_field->is_number_unsigned()) ||
+                    (ttl_field != spec.end() && !ttl_field->is_number()))
+                    return "config namespaces." + name + " needs a whole history_size and a numeric history_ttl";
+                uint64_t size = size_field != spec.end() ? size_field->get<uint64_t>() : c.history_size;
+                double ttl = ttl_field != spec.end() ? ttl_field->get<double>() : c.history_ttl_s;
                 std::string text = name + ":" + std::to_string(size) + ":" + std::to_string(ttl);
                 if (auto e = set_namespace(c, text); !e.empty()) return "config namespaces." + name + " " + e;
             }

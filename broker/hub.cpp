@@ -305,6 +305,11 @@ void Hub::sync_channel(ChannelState& channel) {
 
 void Hub::channel_ready(ChannelState& channel) {
     channel.phase = ChannelState::Phase::Live;
+    // Waiting subscriptions start at the synced top first, so the deliveries held meanwhile reach them too.
+    std::vector<Subscription*> waiting;
+    for (Subscription* s : channel.subscribers)
+        if (s->phase == Subscription::Phase::Waiting) waiting.push_back(s);
+    for (Subscription* s : waiting) activate(*s);
     std::vector<Delivery> held;
     held.swap(channel.held);
     for (const auto& d : held) {
@@ -314,10 +319,6 @@ void Hub::channel_ready(ChannelState& channel) {
         }
         process_delivery(channel, d);
     }
-    std::vector<Subscription*> waiting;
-    for (Subscription* s : channel.subscribers)
-        if (s->phase == Subscription::Phase::Waiting) waiting.push_back(s);
-    for (Subscription* s : waiting) activate(*s);
 }
 
 void Hub::activate(Subscription& sub) {
@@ -375,25 +376,34 @@ void Hub::finish_resume(Subscription& sub, const HistorySlice& slice) {
 void Hub::pump_replay(Subscription& sub) {
     ClientLink& connection = *sub.client->connection;
     const uint64_t budget = config_.outbound_limit / 2;
-    while (!sub.replay.empty() && connection.is_open() && connection.queued_bytes() < budget) {
+    // Queue only while under half the outbound limit (always at least one frame when nothing is queued, so a
+    // message larger than the budget still goes); the rest follows as writes complete (on_writable).
+    auto fits = [&](size_t frame_size) {
+        uint64_t queued = connection.queued_bytes();
+        return queued == 0 || queued + frame_size <= budget;
+    };
+    while (!sub.replay.empty() && connection.is_open()) {
         const StoredMessage& m = sub.replay.front();
         if (m.serial > sub.delivered) {
             Frame frame = make_frame(encode_text_frame(encode_message(sub.channel->name, m.serial, m.data)));
+            if (!fits(frame->size())) return;
             connection.enqueue(OutboundItem{std::move(frame), &sub, m.serial, m.published_at_us});
             sub.delivered = m.serial;
         }
         sub.replay.pop_front();
     }
-    if (!sub.replay.empty() || !connection.is_open()) return;
-    // The seam: held live frames at or below the replayed top are duplicates.
-    for (auto& [serial, frame] : sub.held) {
-        if (serial <= sub.delivered) continue;
-        connection.enqueue(OutboundItem{std::move(frame), &sub, serial, 0});
-        sub.delivered = serial;
+    // The seam: held live frames at or below the replayed top are duplicates; the rest drain at the same pace.
+    while (!sub.held.empty() && connection.is_open()) {
+        auto& [serial, frame] = sub.held.front();
+        if (serial > sub.delivered) {
+            if (!fits(frame->size())) return;
+            connection.enqueue(OutboundItem{frame, &sub, serial, 0});
+            sub.delivered = serial;
+        }
+        sub.held_bytes -= frame->size();
+        sub.held.pop_front();
     }
-    sub.held.clear();
-    sub.held_bytes = 0;
-    sub.phase = Subscription::Phase::Live;
+    if (connection.is_open()) sub.phase = Subscription::Phase::Live;
 }
 
 void Hub::on_writable(ClientState& client) {
@@ -503,11 +513,12 @@ void Hub::announce_discontinuity(ChannelState& channel, uint64_t serial, const s
     std::string notice = encode_discontinuity(DiscontinuityNotice{channel.name, channel.epoch, serial, reason});
     Frame frame = make_frame(encode_text_frame(notice));
     for (Subscription* sub : channel.subscribers) {
-        // A subscription mid-resume restarts live from here too: its replay belonged to the old lineage.
+        // Not yet answered with `subscribed`: its own history read decides (it compares epochs and `oldest`).
+        if (sub->phase == Subscription::Phase::Waiting || sub->phase == Subscription::Phase::Resuming) continue;
+        // A subscription mid-replay restarts live from here: the rest of its replay is superseded.
         sub->replay.clear();
         sub->held.clear();
         sub->held_bytes = 0;
-        if (sub->phase == Subscription::Phase::Waiting) continue;  // it will read the new epoch when activated
         sub->phase = Subscription::Phase::Live;
         sub->epoch = channel.epoch;
         sub->delivered = sub->written = serial;
