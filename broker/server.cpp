@@ -30,7 +30,8 @@ Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backpla
       ping_frame_(make_frame(encode_frame(Opcode::Ping, {}))) {
     for (auto* h : {reinterpret_cast<uv_handle_t*>(&listener_), reinterpret_cast<uv_handle_t*>(&sigterm_),
                     reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sweep_timer_),
-                    reinterpret_cast<uv_handle_t*>(&drain_timer_), reinterpret_cast<uv_handle_t*>(&flush_check_)})
+                    reinterpret_cast<uv_handle_t*>(&drain_timer_), reinterpret_cast<uv_handle_t*>(&flush_check_),
+                    reinterpret_cast<uv_handle_t*>(&flush_prepare_)})
         h->data = this;
 }
 
@@ -76,6 +77,8 @@ std::optional<std::string> Server::start() {
     uv_timer_init(loop_, &drain_timer_);
     uv_check_init(loop_, &flush_check_);
     uv_check_start(&flush_check_, on_check);
+    uv_prepare_init(loop_, &flush_prepare_);
+    uv_prepare_start(&flush_prepare_, on_prepare);
 
     std::string where = (bound.ss_family == AF_INET6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" +
                         std::to_string(port);
@@ -108,7 +111,8 @@ void Server::on_connection(uv_stream_t* listener, int status) {
 }
 
 std::optional<std::string> Server::on_request(Connection& connection, HttpRequest request) {
-    if (!is_websocket_upgrade(request)) {
+    // Anything at the WebSocket path is judged as a handshake, so a broken upgrade gets 400, not "not found".
+    if (!is_websocket_upgrade(request) && request.path != kWebSocketPath) {
         http_.handle(connection, request);
         return std::nullopt;
     }
@@ -163,13 +167,17 @@ void Server::schedule_flush(Connection& connection) {
     flush_list_.push_back(&connection);
 }
 
-void Server::on_check(uv_check_t* handle) {
-    Server& self = *owner(reinterpret_cast<uv_handle_t*>(handle));
+void Server::flush_all() {
     // Cork per loop turn: everything queued during this turn leaves in one vectored write per connection.
-    self.flush_batch_.swap(self.flush_list_);
-    for (Connection* c : self.flush_batch_) c->flush();
-    self.flush_batch_.clear();
+    flush_batch_.swap(flush_list_);
+    for (Connection* c : flush_batch_) c->flush();
+    flush_batch_.clear();
 }
+
+// Check runs after I/O callbacks; prepare runs before the loop blocks, catching what timers and deferred write
+// callbacks queued — without it those frames would wait for the next wake-up.
+void Server::on_check(uv_check_t* handle) { owner(reinterpret_cast<uv_handle_t*>(handle))->flush_all(); }
+void Server::on_prepare(uv_prepare_t* handle) { owner(reinterpret_cast<uv_handle_t*>(handle))->flush_all(); }
 
 void Server::observe_publish_to_write(uint64_t published_at_us) {
     uint64_t now = wall_clock_us();
@@ -256,6 +264,7 @@ void Server::finish_shutdown() {
     close(&sigterm_);
     close(&sigint_);
     close(&flush_check_);
+    close(&flush_prepare_);
     backplane_.close([log = &log_] { log->info("stopped"); });
 }
 

@@ -1,4 +1,4 @@
-// The node: owns the loop's handles (listener, signals, sweep timer, flush check), every connection, the hub and
+// The node: owns the loop's handles (listener, signals, sweep timer, flush check/prepare), every connection, the hub and
 // the HTTP endpoints. Handles are members and the server outlives uv_run, so each is freed after its close
 // callback has run.
 #pragma once
@@ -63,6 +63,8 @@ private:
     static void on_sweep(uv_timer_t* handle);
     static void on_drain_timeout(uv_timer_t* handle);
     static void on_check(uv_check_t* handle);
+    static void on_prepare(uv_prepare_t* handle);
+    void flush_all();
     void finish_shutdown();
     template <typename F>
     void for_each_connection(F&& f);
@@ -81,6 +83,7 @@ private:
     uv_timer_t sweep_timer_{};
     uv_timer_t drain_timer_{};
     uv_check_t flush_check_{};
+    uv_prepare_t flush_prepare_{};
 
     std::vector<char> read_buffer_;  // one per loop: connections keep only unfinished frames
     Frame ping_frame_;

@@ -56,7 +56,11 @@ bool nesting_within_limit(std::string_view text) {
     return true;
 }
 
-// JSON has one number type: 3, 3.0 and 3e0 are the same integer, so any integral value in range is accepted.
+// JSON has one number type: 3, 3.0 and 3e0 are the same integer, so an integral value written as a float is
+// accepted — but only up to 2^53, where doubles stop being exact: beyond it the text may name a different integer
+// (an integer literal too large for 64 bits arrives here as a rounded double).
+constexpr double kMaxExactDouble = 9007199254740992.0;  // 2^53
+
 std::optional<int64_t> as_int64(const Json& value) {
     if (value.is_number_integer() && !value.is_number_unsigned()) return value.get<int64_t>();
     if (value.is_number_unsigned()) {
@@ -66,8 +70,7 @@ std::optional<int64_t> as_int64(const Json& value) {
     }
     if (value.is_number_float()) {
         const double d = value.get<double>();
-        // Bounds are exact powers of two: -2^63 is representable in int64, 2^63 is not.
-        if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+        if (!std::isfinite(d) || std::trunc(d) != d || d < -kMaxExactDouble || d > kMaxExactDouble) {
             return std::nullopt;
         }
         return static_cast<int64_t>(d);
@@ -84,7 +87,7 @@ std::optional<uint64_t> as_uint64(const Json& value) {
     }
     if (value.is_number_float()) {
         const double d = value.get<double>();
-        if (!std::isfinite(d) || std::trunc(d) != d || d < 0.0 || d >= 18446744073709551616.0) return std::nullopt;
+        if (!std::isfinite(d) || std::trunc(d) != d || d < 0.0 || d > kMaxExactDouble) return std::nullopt;
         return static_cast<uint64_t>(d);
     }
     return std::nullopt;
