@@ -87,6 +87,7 @@ private:
     void handle_frames(char* data, size_t size);
     void begin_websocket(std::string_view response_bytes, char* rest, size_t rest_size);
     void finish_after_flush();
+    void write_done(int status);
     void start_close(CloseCode code, std::string_view reason, bool wait_for_peer);
 
     SinkResult on_text(std::string_view message) override;

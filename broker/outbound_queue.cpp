@@ -8,7 +8,7 @@ void OutboundQueue::push(OutboundItem item) {
     pending_.push_back(std::move(item));
 }
 
-const std::vector<uv_buf_t>& OutboundQueue::begin_write() {
+std::vector<uv_buf_t>& OutboundQueue::begin_write() {
     in_flight_.swap(pending_);
     in_flight_bytes_ = pending_bytes_;
     pending_bytes_ = 0;
@@ -17,6 +17,16 @@ const std::vector<uv_buf_t>& OutboundQueue::begin_write() {
     for (const auto& item : in_flight_)
         bufs_.push_back(uv_buf_init(const_cast<char*>(item.frame->data()), static_cast<unsigned>(item.frame->size())));
     return bufs_;
+}
+
+void OutboundQueue::advance(size_t bytes) {
+    size_t done = 0;
+    while (done < bufs_.size() && bytes >= bufs_[done].len) bytes -= bufs_[done++].len;
+    bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(done));
+    if (bytes > 0 && !bufs_.empty()) {
+        bufs_.front().base += bytes;
+        bufs_.front().len -= bytes;
+    }
 }
 
 WriteCompletion OutboundQueue::complete_write() {

@@ -44,7 +44,9 @@ public:
     bool writing() const { return !in_flight_.empty(); }
 
     // Moves every pending item into the in-flight batch and describes it as buffers for uv_write.
-    const std::vector<uv_buf_t>& begin_write();
+    std::vector<uv_buf_t>& begin_write();
+    // The first `bytes` of the in-flight batch were written synchronously: drop them from the buffer list.
+    void advance(size_t bytes);
     // The in-flight batch reached the kernel: notifies observers and releases the frames.
     WriteCompletion complete_write();
     // Drops what is not yet in flight (slow consumer: the connection is closing, nothing more will be sent).

@@ -180,6 +180,31 @@ class PubSubTest(AsyncHeraldTestCase):
         code = await c.expect_closed(2.5)
         self.assertEqual(code, 1008, msg="pings do not replace connect: close 1008 expected")
 
+    async def test_abrupt_disconnects_during_fanout(self):
+        # Subscribers that vanish without a close frame (RST) while messages fan out must not hurt the node.
+        import socket, struct
+        from harness import RawClient
+        victims = []
+        for i in range(8):
+            raw = RawClient(self.server)
+            raw.handshake()
+            raw.send_json({"op": "connect", "id": 1})
+            raw.send_json({"op": "subscribe", "id": 2, "channel": "abrupt"})
+            victims.append(raw)
+        survivor = await self.connected_ws(self.server)
+        await survivor.subscribe("abrupt")
+        for n in range(1, 201):
+            await self.to_thread(api_publish, self.server.port, "abrupt", {"n": n})
+            if n == 50:
+                for raw in victims:
+                    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    raw.sock.close()
+        for n in range(1, 201):
+            message = await survivor.recv_json(what=f"message {n}")
+            self.assertEqual((message["op"], message["serial"]), ("message", n), msg=f"survivor stream: {message}")
+        self.assertTrue(self.server.alive(), msg="node died after abrupt disconnects:\n" + self.server.stderr_tail())
+        await survivor.ping()
+
 
 class NoClientPublishTest(AsyncHeraldTestCase):
     async def test_publish_disabled(self):
@@ -195,6 +220,7 @@ class NoClientPublishTest(AsyncHeraldTestCase):
         m = await sub.recv_json(what="message published via HTTP")
         self.assertEqual(m, {"op": "message", "channel": "nc", "serial": 1, "data": {"via": "http"}})
         await c.ping()
+
 
 
 if __name__ == "__main__":
