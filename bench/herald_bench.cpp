@@ -1,8 +1,10 @@
 // bench/herald_bench.cpp — load generator for Herald over loopback: memory per idle subscribed connection (`idle`)
-// and one-channel fan-out throughput, latency and server CPU per delivery (`fanout`).
+// and one-channel fan-out throughput, latency and server CPU per delivery (`fanout`), over ws:// or (`--tls 1`) wss://.
 // It is an independent WebSocket client: it masks what it sends and parses the server's unmasked frames itself, so
 // a bug in the broker's own framing cannot hide behind a shared parser. It connects only to 127.0.0.1 and every run
 // ends by itself within --timeout.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <sys/resource.h>
@@ -63,6 +65,7 @@ struct Options {
     double publish_rate = 0;     // fanout: publishes per second; 0 = as fast as acknowledged
     double timeout_s = 90;       // whole run, including setup
     std::string label;           // copied into the JSON result
+    bool tls = false;            // wss://: OpenSSL client over memory BIOs (the certificate is not verified)
 };
 
 void print_usage() {
@@ -74,6 +77,7 @@ void print_usage() {
         "idle:    --connections N (10000)  --channels N (100)  --settle S (2)\n"
         "fanout:  --subscribers N (1000)  --messages N (20000)  --payload BYTES (100)  --window N (64)\n"
         "         --publish-rate N/s (0 = as fast as acknowledged)\n"
+        "tls:     --tls 1 (wss://: the node must run with --tls-cert/--tls-key; certificates are not verified)\n"
         "exit status: 0 clean, 1 errors (failed connections, closes, gaps, duplicates), 2 timed out, 64 usage\n",
         stderr);
 }
@@ -128,6 +132,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
             opt.publish_rate = number;
         else if (flag == "--timeout")
             opt.timeout_s = number;
+        else if (flag == "--tls")
+            opt.tls = number != 0;
         else {
             std::fprintf(stderr, "herald_bench: unknown option %s\n", argv[i - 1]);
             return std::nullopt;
@@ -354,6 +360,10 @@ struct Client {
     uint64_t received = 0;
     bool done = false;     // subscriber received every message of the run
     bool closing = false;  // uv_close called
+    SSL* ssl = nullptr;    // --tls: the client session; its BIOs are memory BIOs
+    BIO* tls_in = nullptr;   // ciphertext from the socket (owned by ssl)
+    BIO* tls_out = nullptr;  // ciphertext to the socket (owned by ssl)
+    ~Client() { SSL_free(ssl); }
 };
 
 struct WriteRequest {
@@ -391,8 +401,19 @@ public:
         channel_ = "bench.fanout." + std::to_string(getpid());
         publish_template_prefix_ = R"({"op":"publish","id":)";
         publish_template_middle_ = R"(,"channel":")" + channel_ + R"(","data":)";
+        if (opt_.tls) {
+            tls_ctx_ = SSL_CTX_new(TLS_client_method());
+            SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_NONE, nullptr);  // loopback measurement, not a security test
+            SSL_CTX_set_mode(tls_ctx_, SSL_MODE_RELEASE_BUFFERS);
+            static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+            SSL_CTX_set_alpn_protos(tls_ctx_, kAlpn, sizeof kAlpn);
+        }
     }
-    ~Bench() { uv_loop_close(&loop_); }
+    ~Bench() {
+        clients_.clear();
+        SSL_CTX_free(tls_ctx_);
+        uv_loop_close(&loop_);
+    }
 
     int run();
 
@@ -411,6 +432,10 @@ private:
     void open_one();
     void send_text(Client& c, std::string_view text) { send_frame(c, Opcode::Text, text, false); }
     void send_frame(Client& c, Opcode opcode, std::string_view payload, bool close_after);
+    void send_bytes(Client& c, std::string bytes, bool close_after);  // encrypts first with --tls
+    void flush_tls(Client& c, bool close_after = false);               // writes what the client's SSL produced
+    void send_upgrade(Client& c);
+    void on_ciphertext(Client& c, std::string_view bytes);
     void consume(Client& c, std::string_view bytes);
     size_t process_frames(Client& c, std::string_view bytes);
     bool handle_handshake(Client& c);
@@ -455,9 +480,12 @@ private:
     int exit_status_ = 0;
 
     static std::array<char, 256 * 1024> read_buffer_;
+    static std::array<char, 256 * 1024> plaintext_buffer_;  // --tls: decrypted input, parsed in place
+    SSL_CTX* tls_ctx_ = nullptr;
 };
 
 std::array<char, 256 * 1024> Bench::read_buffer_{};
+std::array<char, 256 * 1024> Bench::plaintext_buffer_{};
 
 // --- libuv trampolines: a callback's `data` is its owner.
 
@@ -526,19 +554,83 @@ void Bench::on_connected(Client& c, int status) {
         return;
     }
     c.state = ClientState::Handshake;
-    auto* w = new WriteRequest;
-    w->bytes = handshake_request(opt_.port);
-    w->client = &c;
-    w->req.data = w;
-    uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, on_write_cb);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), on_alloc, on_read_cb);
+    if (!opt_.tls) {
+        send_upgrade(c);
+        return;
+    }
+    c.ssl = SSL_new(tls_ctx_);
+    c.tls_in = BIO_new(BIO_s_mem());
+    c.tls_out = BIO_new(BIO_s_mem());
+    SSL_set_bio(c.ssl, c.tls_in, c.tls_out);
+    SSL_set_connect_state(c.ssl);
+    SSL_do_handshake(c.ssl);  // writes the ClientHello; the upgrade follows once the handshake completes
+    ERR_clear_error();
+    flush_tls(c);
 }
 
+void Bench::send_upgrade(Client& c) { send_bytes(c, handshake_request(opt_.port), false); }
+
 void Bench::send_frame(Client& c, Opcode opcode, std::string_view payload, bool close_after) {
-    if (c.closing) return;
+    send_bytes(c, encode_client_frame(opcode, payload), close_after);
+}
+
+void Bench::flush_tls(Client& c, bool close_after) {
+    const size_t pending = BIO_ctrl_pending(c.tls_out);
+    if (pending == 0 && !close_after) return;
+    std::string bytes(pending, '\0');
+    if (pending > 0) BIO_read(c.tls_out, bytes.data(), static_cast<int>(pending));
     auto* w = new WriteRequest;
-    w->bytes = encode_client_frame(opcode, payload);
+    w->bytes = std::move(bytes);
+    w->client = &c;
+    w->close_after = close_after;
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, on_write_cb);
+    if (rc != 0) {
+        delete w;
+        fail(c, std::string("write: ") + uv_err_name(rc));
+    }
+}
+
+void Bench::on_ciphertext(Client& c, std::string_view bytes) {
+    BIO_write(c.tls_in, bytes.data(), static_cast<int>(bytes.size()));
+    if (!SSL_is_init_finished(c.ssl)) {
+        const int rc = SSL_do_handshake(c.ssl);
+        if (rc != 1 && SSL_get_error(c.ssl, rc) != SSL_ERROR_WANT_READ) {
+            ERR_clear_error();
+            flush_tls(c);
+            fail(c, "tls handshake failed");
+            return;
+        }
+        ERR_clear_error();
+        flush_tls(c);
+        if (rc != 1) return;
+        send_upgrade(c);
+    }
+    while (!c.closing) {
+        size_t got = 0;
+        if (SSL_read_ex(c.ssl, plaintext_buffer_.data(), plaintext_buffer_.size(), &got) != 1) {
+            const int error = SSL_get_error(c.ssl, 0);
+            ERR_clear_error();
+            if (error != SSL_ERROR_WANT_READ) fail(c, error == SSL_ERROR_ZERO_RETURN ? "tls close_notify" : "tls error");
+            break;
+        }
+        consume(c, std::string_view(plaintext_buffer_.data(), got));
+    }
+    if (!c.closing) flush_tls(c);  // e.g. a key update
+}
+
+void Bench::send_bytes(Client& c, std::string bytes, bool close_after) {
+    if (c.closing) return;
+    if (c.ssl) {
+        SSL_write(c.ssl, bytes.data(), static_cast<int>(bytes.size()));  // memory BIO: never blocks
+        ERR_clear_error();
+        flush_tls(c, close_after);
+        return;
+    }
+    auto* w = new WriteRequest;
+    w->bytes = std::move(bytes);
     w->client = &c;
     w->close_after = close_after;
     w->req.data = w;
@@ -568,7 +660,10 @@ void Bench::on_read(Client& c, ssize_t nread, const uv_buf_t* buf) {
                                 : std::string("read: ") + uv_err_name(static_cast<int>(nread)));
         return;
     }
-    consume(c, std::string_view(buf->base, static_cast<size_t>(nread)));
+    if (c.ssl)
+        on_ciphertext(c, std::string_view(buf->base, static_cast<size_t>(nread)));
+    else
+        consume(c, std::string_view(buf->base, static_cast<size_t>(nread)));
 }
 
 // Parses in place from the loop-wide read buffer; only an unfinished frame is copied into the client.

@@ -21,9 +21,10 @@ SCENARIOS=("$@")
 [[ ${#SCENARIOS[@]} -gt 0 ]] || SCENARIOS=(idle fanout fanout-paced)
 
 # Flags shared by every run: room for 10 000 clients, no heartbeat traffic during a run, and an outbound limit
-# that holds a whole fan-out run (20 000 x ~160 B frames) so a subscriber is never closed for being slow.
+# that holds a whole fan-out run (20 000 x ~160 B frames) so a subscriber is never closed for being slow; the
+# publisher sends far more than the default --client-rate, so that limit is off.
 HERALD_FLAGS=(--listen 127.0.0.1:0 --log-level info --max-connections 20000 --heartbeat 60
-              --outbound-limit 8MiB --drain-timeout 5 --close-timeout 1)
+              --outbound-limit 8MiB --drain-timeout 5 --close-timeout 1 --client-rate 0)
 
 scenario_args() {
     case "$1" in

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backplane/redis_url.h"
 #include "protocol/channel_name.h"
 
 namespace herald {
@@ -111,6 +112,51 @@ std::string set_namespace(Config& c, const std::string& v) {
     return "";
 }
 
+std::string read_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "cannot read '" + path + "'";
+    std::ostringstream text;
+    text << in.rdbuf();
+    out = text.str();
+    return "";
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> items;
+    std::string item;
+    std::istringstream in(v);
+    while (std::getline(in, item, ',')) {
+        auto b = item.find_first_not_of(" \t");
+        auto e = item.find_last_not_of(" \t");
+        if (b != std::string::npos) items.push_back(item.substr(b, e - b + 1));
+    }
+    return items;
+}
+
+std::string set_json_object(std::string& field, const std::string& v) {
+    auto doc = nlohmann::json::parse(v, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return "expects a JSON object, e.g. {\"chat:*\":[\"subscribe\"]}";
+    field = v;
+    return "";
+}
+
+Setter string_option(std::string Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        if (v.empty()) return std::string("must not be empty");
+        c.*field = v;
+        return std::string();
+    };
+}
+
+Setter rate_option(double Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        double n = 0;
+        if (auto e = parse_seconds(v, n); !e.empty()) return std::string("expects a number ≥ 0, got '" + v + "'");
+        c.*field = n;
+        return std::string();
+    };
+}
+
 std::string set_log_level(Config& c, const std::string& v) {
     if (v == "debug") c.log_level = LogLevel::Debug;
     else if (v == "info") c.log_level = LogLevel::Info;
@@ -131,6 +177,14 @@ const std::vector<Option>& options() {
          }},
         {"api-key", "KEY", "Bearer key required by /api/* (default: none, the API is open)",
          [](Config& c, const std::string& v) { c.api_key = v; return std::string(); }},
+        {"redis", "URL",
+         "Cluster mode: keep serials, history, sessions and delivery in Redis, redis://[:password@]host:port[/db] "
+         "(default: embedded in-memory backplane, one node)",
+         [](Config& c, const std::string& v) {
+             if (auto parsed = parse_redis_url(v); !parsed.ok()) return parsed.error();
+             c.redis_url = v;
+             return std::string();
+         }},
         {"max-message-size", "BYTES", "Largest WebSocket message and /api/publish body (default 64KiB)",
          size_option(&Config::max_message_size, 128)},
         {"max-connections", "N", "Open connections beyond which new ones get HTTP 503 (default 10000)",
@@ -162,6 +216,74 @@ const std::vector<Option>& options() {
         {"drain-timeout", "SECONDS", "On SIGTERM/SIGINT, longest wait for connections to close (default 10)",
          seconds_option(&Config::drain_timeout_s, 0)},
         {"log-level", "LEVEL", "debug, info, warn or error (default info)", set_log_level},
+        {"tls-cert", "FILE", "PEM certificate (chain) — with --tls-key the listener speaks TLS only (wss://, https://)",
+         string_option(&Config::tls_cert_file)},
+        {"tls-key", "FILE", "PEM private key for --tls-cert; SIGHUP reloads both", string_option(&Config::tls_key_file)},
+        {"tls-min-version", "1.2|1.3", "Lowest TLS version accepted (default 1.2)",
+         [](Config& c, const std::string& v) {
+             if (v != "1.2" && v != "1.3") return std::string("expects 1.2 or 1.3");
+             c.tls_min_version = v;
+             return std::string();
+         }},
+        {"jwt-secret", "SECRET", "HMAC secret (≥ 32 bytes) for HS256/HS384/HS512 tokens in connect.token",
+         string_option(&Config::jwt_secret)},
+        {"jwt-secret-file", "FILE", "File holding the HMAC secret (trailing newline removed)",
+         [](Config& c, const std::string& v) {
+             std::string text;
+             if (auto e = read_file(v, text); !e.empty()) return e;
+             while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+             if (text.empty()) return std::string("'" + v + "' is empty");
+             c.jwt_secret = text;
+             return std::string();
+         }},
+        {"jwt-public-key", "FILE", "PEM public key: RSA (RS256/384/512) or EC P-256 (ES256)",
+         [](Config& c, const std::string& v) {
+             c.jwt_public_key_file = v;
+             return read_file(v, c.jwt_public_key_pem);
+         }},
+        {"jwt-key-id", "KID", "Accept tokens whose header names this kid (default: refuse any kid)",
+         string_option(&Config::jwt_key_id)},
+        {"jwt-audience", "AUD", "Require this `aud` claim", string_option(&Config::jwt_audience)},
+        {"jwt-issuer", "ISS", "Require this `iss` claim", string_option(&Config::jwt_issuer)},
+        {"jwt-leeway", "SECONDS", "Clock skew allowed for exp, nbf and iat (default 30)",
+         seconds_option(&Config::jwt_leeway_s, 0)},
+        {"jwt-refresh-grace", "SECONDS", "Time to send `refresh` after token_expired before close 4001 (default 30)",
+         seconds_option(&Config::jwt_refresh_grace_s, 0)},
+        {"default-capabilities", "JSON", "Capabilities of tokens without a `caps` claim (default {}: nothing)",
+         [](Config& c, const std::string& v) { return set_json_object(c.default_capabilities, v); }},
+        {"allow-anonymous", "", "With a JWT key configured, admit clients without a token",
+         [](Config& c, const std::string&) { c.allow_anonymous = true; return std::string(); }},
+        {"anonymous-capabilities", "JSON", "Capabilities of token-less clients with --allow-anonymous (default {})",
+         [](Config& c, const std::string& v) { return set_json_object(c.anonymous_capabilities, v); }},
+        {"api-key-file", "FILE", "File holding the /api/* bearer key (trailing newline removed)",
+         [](Config& c, const std::string& v) {
+             std::string text;
+             if (auto e = read_file(v, text); !e.empty()) return e;
+             while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+             if (text.empty()) return std::string("'" + v + "' is empty");
+             c.api_key = text;
+             return std::string();
+         }},
+        {"allowed-origins", "LIST",
+         "Comma list of browser origins allowed to open WebSockets: https://app.example.com, https://*.example.com, "
+         "or * (default: Origin must match Host)",
+         [](Config& c, const std::string& v) {
+             c.allowed_origins = split_list(v);
+             if (c.allowed_origins.empty()) return std::string("expects at least one origin");
+             return std::string();
+         }},
+        {"client-rate", "N", "Commands per second per connection (token bucket; 0 turns it off; default 50)",
+         rate_option(&Config::client_rate)},
+        {"client-burst", "N", "Token bucket size for --client-rate (default 100)", rate_option(&Config::client_burst)},
+        {"connect-rate", "N", "WebSocket handshakes per second per client IP, burst 2.5×N (default 0: off)",
+         rate_option(&Config::connect_rate)},
+        {"trusted-proxies", "CIDRS", "Comma list of proxy CIDRs whose X-Forwarded-For names the client IP",
+         [](Config& c, const std::string& v) {
+             c.trusted_proxies = split_list(v);
+             return std::string();
+         }},
+        {"max-subscriptions", "N", "Subscriptions per connection (default 1000)",
+         size_option(&Config::max_subscriptions, 1)},
     };
     return table;
 }
@@ -303,6 +425,8 @@ Result<ConfigRequest, std::string> parse_config(int argc, const char* const* arg
     for (auto& [o, value] : flags)
         if (auto e = apply(c, *o, value, "--" + std::string(o->name)); !e.empty()) return fail(e);
     if (c.node_name.empty()) c.node_name = default_node_name();
+    if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+        return fail(std::string("--tls-cert and --tls-key go together"));
     if (c.outbound_limit < c.max_message_size)
         return fail(std::string("--outbound-limit must be at least --max-message-size"));
     return request;

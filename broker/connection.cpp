@@ -1,7 +1,8 @@
-// Connection state machine: HTTP request → (upgrade) → WebSocket frames → close; reads go through the server's
-// loop-wide buffer, so an idle connection holds no read buffer of its own.
+// Connection state machine: (TLS handshake) → HTTP request → (upgrade) → WebSocket frames → close; reads go through
+// the server's loop-wide buffers (ciphertext, then plaintext), so an idle connection holds no read buffer of its own.
 #include "broker/connection.h"
 
+#include <array>
 #include <cstring>
 
 #include "broker/server.h"
@@ -51,6 +52,14 @@ bool Connection::accept(uv_stream_t* listener) {
     }
     uv_tcp_nodelay(&tcp_, 1);
     peer_ = peer_name(&tcp_);
+    if (const TlsContext* context = server_.tls_context()) {
+        tls_ = TlsSession::accept(*context);  // with the pair current now: a later reload does not change it
+        if (!tls_) {
+            server_.log().warn("tls_session_failed", {{"conn", id_}, {"peer", peer_}});
+            abort();
+            return false;
+        }
+    }
     reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read) == 0;
     if (!reading_) abort();
     return reading_;
@@ -70,7 +79,64 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     if (nread == 0) return;
     self->server_.metrics().bytes_received.Increment(static_cast<double>(nread));
     self->last_read_ms_ = self->server_.now_ms();
-    self->handle_bytes(buf->base, static_cast<size_t>(nread));
+    if (self->tls_) self->handle_ciphertext(buf->base, static_cast<size_t>(nread));
+    else self->handle_bytes(buf->base, static_cast<size_t>(nread));
+}
+
+void Connection::handle_ciphertext(char* data, size_t size) {
+    if (!tls_first_byte_seen_) {
+        tls_first_byte_seen_ = true;
+        if (static_cast<unsigned char>(data[0]) != 0x16) {  // not a TLS handshake record: plain HTTP, most likely
+            refuse_plaintext();
+            return;
+        }
+    }
+    auto fed = tls_->feed(std::span<const char>(data, size), server_.tls_plaintext_buffer(), *this);
+    if (!fed.ok()) {
+        tls_failed(fed.error());
+        return;
+    }
+    if (state_ == ConnectionState::Closed) return;
+    if (tls_->peer_closed()) {  // close_notify: like EOF, nothing more will come
+        abort();
+        return;
+    }
+    if (!tls_established_ && tls_->handshake_done()) {
+        tls_established_ = true;
+        server_.log().debug("tls_established", {{"conn", id_}, {"peer", peer_}, {"version", tls_->version()},
+                                                {"cipher", tls_->cipher()}, {"alpn", tls_->alpn()}});
+        if (out_.has_pending()) server_.schedule_flush(*this);  // e.g. a 503 queued at accept
+    }
+    if (tls_->has_output()) server_.schedule_flush(*this);  // handshake messages, tickets, alerts
+}
+
+bool Connection::on_plaintext(std::span<char> bytes) {
+    handle_bytes(bytes.data(), bytes.size());
+    return state_ != ConnectionState::Closed;
+}
+
+void Connection::refuse_plaintext() {
+    server_.metrics().handshake_failures.increment("tls_plain_http");
+    server_.log().debug("tls_plain_http", {{"conn", id_}, {"peer", peer_}});
+    tls_.reset();  // the answer goes out in the clear, then the connection ends
+    respond_http(text_response(400, "this port speaks TLS: use https:// or wss://"));
+}
+
+void Connection::tls_failed(const TlsError& error) {
+    if (error.during_handshake) {
+        server_.metrics().handshake_failures.increment("tls");
+        server_.log().debug("tls_handshake_failed", {{"conn", id_}, {"peer", peer_}, {"error", error.detail}});
+    } else {
+        server_.log().debug("tls_error", {{"conn", id_}, {"peer", peer_}, {"error", error.detail}});
+    }
+    // Best effort and without waiting: the alert OpenSSL queued tells the client why.
+    if (!writing() && tls_->has_output()) {
+        tls_->take_output(wire_);
+        uv_buf_t buf = uv_buf_init(wire_.data(), static_cast<unsigned>(wire_.size()));
+        uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+        wire_.clear();
+    }
+    abort();
 }
 
 void Connection::handle_bytes(char* data, size_t size) {
@@ -171,9 +237,9 @@ SinkResult Connection::on_close(CloseCode code, std::string_view) {
 
 bool Connection::enqueue(OutboundItem item) {
     if (state_ == ConnectionState::Closed || finish_after_flush_) return false;
-    if (state_ == ConnectionState::Open && out_.queued_bytes() + item.frame->size() > server_.config().outbound_limit) {
+    if (state_ == ConnectionState::Open && queued_bytes() + item.frame->size() > server_.config().outbound_limit) {
         server_.metrics().slow_consumer_closes.Increment();
-        server_.log().info("slow_consumer", {{"conn", id_}, {"peer", peer_}, {"queued", out_.queued_bytes()}});
+        server_.log().info("slow_consumer", {{"conn", id_}, {"peer", peer_}, {"queued", queued_bytes()}});
         out_.drop_pending();
         start_close(CloseCode::SlowConsumer, error_info(ProtocolError::SlowConsumer).message, false);
         return false;
@@ -224,7 +290,12 @@ void Connection::start_close(CloseCode code, std::string_view reason, bool wait_
 
 void Connection::finish_after_flush() {
     finish_after_flush_ = true;
-    if (!out_.writing() && !out_.has_pending()) abort();
+    if (writing() || out_.has_pending()) return;
+    if (owes_close_notify()) {
+        server_.schedule_flush(*this);  // the last flush carries close_notify, its write_done ends the connection
+        return;
+    }
+    abort();
 }
 
 void Connection::abort() {
@@ -235,6 +306,10 @@ void Connection::abort() {
 
 void Connection::flush() {
     flush_scheduled = false;
+    if (tls_) {
+        flush_tls();
+        return;
+    }
     if (state_ == ConnectionState::Closed || out_.writing() || !out_.has_pending()) return;
     auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
     auto& bufs = out_.begin_write();
@@ -260,23 +335,70 @@ void Connection::flush() {
     }
 }
 
+// TLS: the queued frames stay shared and are encrypted here, once per connection, into wire_ — one buffer, written
+// like the plain batch (uv_try_write first), and completed through the same write_done.
+void Connection::flush_tls() {
+    if (state_ == ConnectionState::Closed || writing()) return;
+    if (out_.has_pending() && tls_->handshake_done()) {
+        auto& bufs = out_.begin_write();
+        in_flight_plaintext_ = out_.queued_bytes();  // nothing is pending right after begin_write
+        std::array<std::string_view, 128> pieces;
+        bool ok = true;
+        for (size_t at = 0; ok && at < bufs.size(); at += pieces.size()) {
+            size_t n = std::min(pieces.size(), bufs.size() - at);
+            for (size_t i = 0; i < n; ++i) pieces[i] = std::string_view(bufs[at + i].base, bufs[at + i].len);
+            ok = tls_->encrypt(std::span(pieces.data(), n), server_.tls_staging_buffer()).ok();
+        }
+        if (!ok) {
+            in_flight_plaintext_ = 0;
+            out_.complete_write();
+            abort();
+            return;
+        }
+    }
+    if (finish_after_flush_ && !out_.has_pending()) tls_->close_notify();
+    if (!tls_->has_output()) return;
+    tls_->take_output(wire_);
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    uv_buf_t buf = uv_buf_init(wire_.data(), static_cast<unsigned>(wire_.size()));
+    int written = uv_try_write(stream, &buf, 1);
+    if (written == UV_EAGAIN) written = 0;
+    if (written < 0) {
+        write_done(written);
+        return;
+    }
+    if (static_cast<size_t>(written) == wire_.size()) {
+        write_done(0);
+        return;
+    }
+    buf = uv_buf_init(wire_.data() + written, static_cast<unsigned>(wire_.size() - static_cast<size_t>(written)));
+    int rc = uv_write(&write_req_, stream, &buf, 1, on_write);
+    if (rc != 0) write_done(rc);
+}
+
 void Connection::on_write(uv_write_t* req, int status) { static_cast<Connection*>(req->data)->write_done(status); }
 
 void Connection::write_done(int status) {
+    uint64_t wire_bytes = wire_.size();  // TLS: what went on the wire is the ciphertext
+    wire_.clear();  // keeps its capacity for the next batch; an idle sweep releases it
+    in_flight_plaintext_ = 0;  // before the observers run, so queued_bytes() is right during their callbacks
     WriteCompletion done = out_.complete_write();
+    uint64_t sent = tls_ ? wire_bytes : done.bytes;
     if (status < 0 || state_ == ConnectionState::Closed) {
         abort();
         return;
     }
-    server_.metrics().bytes_sent.Increment(static_cast<double>(done.bytes));
+    server_.metrics().bytes_sent.Increment(static_cast<double>(sent));
     if (done.oldest_published_at_us) server_.observe_publish_to_write(done.oldest_published_at_us);
     if (finish_after_flush_ && !out_.has_pending()) {
-        abort();
+        if (owes_close_notify()) server_.schedule_flush(*this);
+        else abort();
         return;
     }
-    if (client_ && state_ == ConnectionState::Open && out_.queued_bytes() < server_.config().outbound_limit / 2)
+    if (client_ && state_ == ConnectionState::Open && queued_bytes() < server_.config().outbound_limit / 2)
         server_.on_writable(*this);
-    if (out_.has_pending()) server_.schedule_flush(*this);  // written at the next prepare/check, corked with the rest
+    // Written at the next prepare/check, corked with the rest.
+    if (out_.has_pending() || (tls_ && tls_->has_output())) server_.schedule_flush(*this);
 }
 
 void Connection::sweep(uint64_t now_ms) {
@@ -311,7 +433,13 @@ void Connection::sweep(uint64_t now_ms) {
         last_ping_ms_ = now_ms;
         enqueue(OutboundItem{server_.ping_frame()});
     }
-    if (!out_.writing() && !out_.has_pending()) out_.shrink_idle();
+    if (!writing() && !out_.has_pending()) {
+        out_.shrink_idle();
+        if (tls_) {
+            std::string().swap(wire_);
+            tls_->shrink_idle();
+        }
+    }
 }
 
 void Connection::on_closed(uv_handle_t* handle) {

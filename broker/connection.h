@@ -1,5 +1,6 @@
-// One client connection: its TCP handle, its state (handshake → open → closing → closed), the frame parser and
-// the outbound queue. Owns its uv_tcp_t and is deleted only from that handle's close callback.
+// One client connection: its TCP handle, its state (handshake → open → closing → closed), the frame parser, the
+// outbound queue and, on a TLS listener, its TLS session. Owns its uv_tcp_t and is deleted only from that handle's
+// close callback.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "broker/client_link.h"
 #include "broker/outbound_queue.h"
+#include "broker/tls_session.h"
 #include "protocol/close_code.h"
 #include "protocol/errors.h"
 #include "protocol/frame_parser.h"
@@ -29,7 +31,7 @@ enum class ConnectionState {
     Closed,        // uv_close called; the object dies in the close callback
 };
 
-class Connection final : public ClientLink, private FrameSink {
+class Connection final : public ClientLink, private FrameSink, private PlaintextSink {
 public:
     Connection(Server& server, uint64_t id);
     Connection(const Connection&) = delete;
@@ -62,7 +64,10 @@ public:
     void pause_reading() override { paused_ = true; }
     void resume_reading() override;
 
-    uint64_t queued_bytes() const override { return out_.queued_bytes(); }
+    // Queued plaintext plus what is in flight: with TLS, the in-flight part is counted as its ciphertext.
+    uint64_t queued_bytes() const override {
+        return tls_ ? out_.queued_bytes() - in_flight_plaintext_ + wire_.size() : out_.queued_bytes();
+    }
     bool is_open() const override { return state_ == ConnectionState::Open; }
     void forget(const WriteObserver* observer) override { out_.forget(observer); }
 
@@ -83,6 +88,16 @@ private:
     static void on_closed(uv_handle_t* handle);
 
     void handle_bytes(char* data, size_t size);
+    void handle_ciphertext(char* data, size_t size);
+    bool on_plaintext(std::span<char> bytes) override;
+    void refuse_plaintext();
+    void tls_failed(const TlsError& error);
+    void flush_tls();
+    bool writing() const { return out_.writing() || !wire_.empty(); }
+    // TLS: the last flush still has to carry close_notify.
+    bool owes_close_notify() const {
+        return tls_ && tls_->handshake_done() && !tls_->close_notify_sent() && !tls_->failed();
+    }
     void handle_http(char* data, size_t size);
     void handle_frames(char* data, size_t size);
     void begin_websocket(std::string_view response_bytes, char* rest, size_t rest_size);
@@ -106,6 +121,9 @@ private:
     ClientState* client_ = nullptr;  // owned by the hub while the WebSocket is open
     std::string peer_;
     std::string deferred_input_;  // bytes read while paused
+    std::unique_ptr<TlsSession> tls_;  // only on a TLS listener
+    std::string wire_;                 // TLS: the ciphertext being written (its buffers stay valid until write_done)
+    uint64_t in_flight_plaintext_ = 0; // TLS: the frames' bytes that wire_ carries
     uint64_t opened_ms_ = 0;
     uint64_t last_read_ms_ = 0;
     uint64_t last_ping_ms_ = 0;
@@ -115,6 +133,8 @@ private:
     bool finish_after_flush_ = false;
     bool reading_ = false;
     bool connect_received_ = false;
+    bool tls_first_byte_seen_ = false;
+    bool tls_established_ = false;
 };
 
 }  // namespace herald

@@ -2,7 +2,9 @@
 #include "broker/http_endpoints.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
+#include <array>
 #include <nlohmann/json.hpp>
 
 #include "broker/connection.h"
@@ -46,6 +48,21 @@ std::optional<uint64_t> parse_u64(const std::string& text) {
     return value;
 }
 
+using Digest = std::array<unsigned char, EVP_MAX_MD_SIZE>;
+
+Digest sha256(std::string_view text) {
+    Digest out{};
+    unsigned int size = 0;
+    EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr);
+    return out;
+}
+
+HttpResponse unauthorized_response() {
+    HttpResponse response = api_error(401, "unauthorized", "missing or wrong bearer API key");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+}
+
 }  // namespace
 
 bool HttpEndpoints::authorized(const HttpRequest& request) const {
@@ -59,8 +76,10 @@ bool HttpEndpoints::authorized(const HttpRequest& request) const {
         if (std::tolower(static_cast<unsigned char>(scheme[i])) != std::tolower(static_cast<unsigned char>(kBearer[i])))
             return false;
     std::string_view given = std::string_view(*header).substr(kBearer.size());
-    // Constant time over the key's length, so response timing does not reveal a matching prefix.
-    return given.size() == key.size() && CRYPTO_memcmp(given.data(), key.data(), key.size()) == 0;
+    // Both sides are hashed first, so the comparison takes the same time whatever was sent: timing reveals neither
+    // a matching prefix nor the key's length.
+    const Digest expected = sha256(key), presented = sha256(given);
+    return CRYPTO_memcmp(expected.data(), presented.data(), 32) == 0;
 }
 
 void HttpEndpoints::handle(Connection& connection, const HttpRequest& request) {
@@ -92,9 +111,8 @@ void HttpEndpoints::handle(Connection& connection, const HttpRequest& request) {
 
 void HttpEndpoints::publish(Connection& connection, const HttpRequest& request) {
     if (!authorized(request)) {
-        HttpResponse response = api_error(401, "unauthorized", "missing or wrong bearer API key");
-        response.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return connection.respond_http(response);
+        server_.metrics().auth_failures.increment("api_key");
+        return connection.respond_http(unauthorized_response());
     }
     nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
@@ -131,9 +149,8 @@ void HttpEndpoints::publish(Connection& connection, const HttpRequest& request) 
 
 void HttpEndpoints::history(Connection& connection, const HttpRequest& request) {
     if (!authorized(request)) {
-        HttpResponse response = api_error(401, "unauthorized", "missing or wrong bearer API key");
-        response.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return connection.respond_http(response);
+        server_.metrics().auth_failures.increment("api_key");
+        return connection.respond_http(unauthorized_response());
     }
     auto channel = request.query_param("channel");
     if (!channel) return connection.respond_http(api_error(400, "bad_request", "query parameter channel is required"));

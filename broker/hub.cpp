@@ -35,10 +35,33 @@ ProtocolError error_for(const BackplaneError& e) {
     return e.kind == BackplaneErrorKind::Unavailable ? ProtocolError::Unavailable : ProtocolError::Internal;
 }
 
+// A connection whose commands keep being refused for this long is closed with 4029. "Keep being refused": each
+// refusal within kRefusalPauseMs of the previous one. The commands the refill lets through do not end the run —
+// a flood at twice the rate gets half its commands through and is still a flood — a pause does.
+constexpr uint64_t kRateLimitCloseMs = 10'000;
+constexpr uint64_t kRefusalPauseMs = 2'000;
+
+Authenticator build_authenticator(const Config& config, const Logger& log) {
+    auto auth = Authenticator::from_config(config);
+    if (!auth) {
+        // main() runs validate_security() first, so this means it did not: fail closed rather than open.
+        log.error("auth_misconfigured", {{"detail", auth.error()}});
+        return Authenticator::deny_all();
+    }
+    if (auth->open()) {
+        log.warn("auth_disabled", {{"detail", "no JWT key configured (--jwt-secret / --jwt-public-key): every client "
+                                              "may subscribe, publish and read history on every channel"}});
+    } else {
+        log.info("auth", {{"algorithms", auth->describe()}, {"anonymous", config.allow_anonymous ? "allowed" : "refused"}});
+    }
+    return std::move(*auth);
+}
+
 }  // namespace
 
 Hub::Hub(const Config& config, const Logger& log, Metrics& metrics, Backplane& backplane, HubHost& host)
-    : config_(config), log_(log), metrics_(metrics), backplane_(backplane), host_(host) {
+    : config_(config), log_(log), metrics_(metrics), backplane_(backplane), host_(host),
+      auth_(build_authenticator(config, log)) {
     backplane_.set_listener(this);
 }
 
@@ -48,6 +71,7 @@ ClientState* Hub::attach(ClientLink& connection) {
     auto client = std::make_unique<ClientState>();
     client->id = next_client_id_++;
     client->connection = &connection;
+    client->commands = TokenBucket(config_.client_rate, config_.client_burst, host_.now_ms());
     auto* raw = client.get();
     clients_.emplace(raw->id, std::move(client));
     return raw;
@@ -86,8 +110,33 @@ void Hub::send_error(ClientState& client, RequestId id, ProtocolError error, std
 
 // ---- commands -------------------------------------------------------------------------------------------------
 
+int64_t Hub::now_unix() const { return static_cast<int64_t>(host_.wall_clock_us() / 1'000'000); }
+
+bool Hub::allowed(const ClientState& client, const std::string& channel, Operation op) const {
+    return client.caps && client.caps->allows(channel, op, client.subject);
+}
+
+// Every text message costs a token, pings and malformed ones included: a flood is a flood whatever it says.
+bool Hub::admit_command(ClientState& client, RequestId id) {
+    if (!client.commands.enabled()) return true;
+    const uint64_t now = host_.now_ms();
+    if (client.commands.try_take(now)) return true;
+    metrics_.rate_limited.increment("command");
+    if (!client.rate_limited_since_ms || now - client.last_refused_ms >= kRefusalPauseMs)
+        client.rate_limited_since_ms = now;
+    client.last_refused_ms = now;
+    if (now - *client.rate_limited_since_ms >= kRateLimitCloseMs) {
+        log_.info("rate_limit_close", {{"client", client.id}, {"subject", client.subject}});
+        client.connection->close_for(ProtocolError::RateLimitSustained);
+        return false;
+    }
+    send_error(client, id, ProtocolError::RateLimited);
+    return false;
+}
+
 void Hub::on_text(ClientState& client, std::string_view text) {
     auto decoded = decode_command(text);
+    if (!admit_command(client, decoded.ok() ? command_id(decoded.value()) : decoded.error().id)) return;
     if (!decoded.ok()) {
         send_error(client, decoded.error().id, decoded.error().error, decoded.error().message);
         return;
@@ -108,6 +157,13 @@ void Hub::handle(ClientState& client, ConnectCommand& command) {
         send_error(client, command.id, ProtocolError::AlreadyConnected);
         return;
     }
+    auto identity = auth_.authenticate(command.token, now_unix());
+    if (!identity.ok()) {
+        refuse_auth(client, command.id, identity.error());
+        return;
+    }
+    // The subject is known before the session loads: a record saved by another subject is never restored.
+    apply_identity(client, std::move(identity.value()));
     if (!command.session) {
         finish_connect(client, command.id, random_session_id(), false, std::nullopt, {});
         return;
@@ -146,6 +202,15 @@ void Hub::finish_connect(ClientState& client, RequestId id, std::string session_
                                                  static_cast<uint32_t>(config_.heartbeat_s + 0.5), resumed}));
     if (record) {
         for (auto& [channel, position] : record->positions) {
+            // The record may predate a narrower token or a lower limit: such a channel is announced and skipped.
+            if (!allowed(client, channel, Operation::Subscribe)) {
+                send(client, encode_unsubscribed(std::nullopt, channel, error_info(ProtocolError::Forbidden).code));
+                continue;
+            }
+            if (client.subscriptions.size() >= config_.max_subscriptions) {
+                send(client, encode_unsubscribed(std::nullopt, channel, error_info(ProtocolError::LimitExceeded).code));
+                continue;
+            }
             auto given = positions.find(channel);
             StreamPosition from = given != positions.end() ? given->second : position;
             std::optional<StreamPosition> since;
@@ -160,6 +225,15 @@ void Hub::finish_connect(ClientState& client, RequestId id, std::string session_
 void Hub::handle(ClientState& client, SubscribeCommand& command) {
     if (client.subscriptions.count(command.channel)) {
         send_error(client, command.id, ProtocolError::AlreadySubscribed);
+        return;
+    }
+    if (!allowed(client, command.channel, Operation::Subscribe)) {
+        send_error(client, command.id, ProtocolError::Forbidden, "no subscribe capability for this channel");
+        return;
+    }
+    if (client.subscriptions.size() >= config_.max_subscriptions) {
+        send_error(client, command.id, ProtocolError::LimitExceeded,
+                   "at most " + std::to_string(config_.max_subscriptions) + " subscriptions per connection");
         return;
     }
     start_subscription(client, command.channel, command.since, command.id);
@@ -183,6 +257,10 @@ void Hub::handle(ClientState& client, PublishCommand& command) {
         send_error(client, command.id, ProtocolError::PublishDisabled);
         return;
     }
+    if (!allowed(client, command.channel, Operation::Publish)) {
+        send_error(client, command.id, ProtocolError::Forbidden, "no publish capability for this channel");
+        return;
+    }
     if (command.data.size() > config_.max_message_size) {
         send_error(client, command.id, ProtocolError::MessageTooLarge);
         return;
@@ -201,6 +279,10 @@ void Hub::handle(ClientState& client, PublishCommand& command) {
 }
 
 void Hub::handle(ClientState& client, HistoryCommand& command) {
+    if (!allowed(client, command.channel, Operation::History)) {
+        send_error(client, command.id, ProtocolError::Forbidden, "no history capability for this channel");
+        return;
+    }
     std::string channel = command.channel;
     history(std::move(command.channel), command.since, command.limit,
             [this, client_id = client.id, id = command.id, channel](auto result) {
@@ -215,6 +297,66 @@ void Hub::handle(ClientState& client, HistoryCommand& command) {
                 for (auto& m : result.value().messages) reply.messages.push_back({m.serial, std::move(m.data)});
                 send(*c, encode_history(reply));
             });
+}
+
+// ---- authentication ------------------------------------------------------------------------------------------
+
+void Hub::refuse_auth(ClientState& client, RequestId id, const AuthFailure& failure) {
+    metrics_.auth_failures.increment(failure.reason);
+    log_.info("auth_refused", {{"client", client.id}, {"reason", failure.reason}});
+    send_error(client, id, ProtocolError::Unauthorized, failure.message);
+    client.connection->close_for(ProtocolError::Unauthorized, failure.message);
+}
+
+void Hub::apply_identity(ClientState& client, Identity identity) {
+    client.subject = std::move(identity.subject);
+    client.caps = std::move(identity.caps);
+    client.token_expires_at = identity.expires_at;
+    client.refresh_deadline_ms.reset();
+}
+
+void Hub::handle(ClientState& client, RefreshCommand& command) {
+    auto identity = auth_.refresh(command.token, client.subject, now_unix());
+    if (!identity.ok()) {
+        refuse_auth(client, command.id, identity.error());
+        return;
+    }
+    const bool was_expired = client.refresh_deadline_ms.has_value();
+    apply_identity(client, std::move(identity.value()));
+    metrics_.token_events.increment("refreshed");
+    log_.debug("token_refreshed", {{"client", client.id}, {"after_expiry", was_expired ? "yes" : "no"}});
+    send(client, encode_refreshed(command.id, client.token_expires_at.value_or(0)));
+    drop_forbidden_subscriptions(client);
+}
+
+// The new capabilities replace the old ones: a subscription they no longer allow ends now.
+void Hub::drop_forbidden_subscriptions(ClientState& client) {
+    std::vector<std::string> dropped;
+    for (const auto& [name, sub] : client.subscriptions)
+        if (!allowed(client, name, Operation::Subscribe)) dropped.push_back(name);
+    if (dropped.empty()) return;
+    for (const std::string& name : dropped) {
+        remove_subscription(*client.subscriptions.find(name)->second);
+        send(client, encode_unsubscribed(std::nullopt, name, error_info(ProtocolError::Forbidden).code));
+    }
+    save_session(client, static_cast<uint64_t>(config_.session_ttl_s * 1000));
+}
+
+// `exp` passed: warn once and start the grace; at its end the connection closes with 4001.
+void Hub::check_token(ClientState& client, uint64_t now_ms, int64_t now) {
+    if (!client.token_expires_at) return;
+    if (client.refresh_deadline_ms) {
+        if (now_ms < *client.refresh_deadline_ms) return;
+        metrics_.token_events.increment("refresh_timeout");
+        log_.info("token_refresh_timeout", {{"client", client.id}});
+        client.token_expires_at.reset();
+        client.connection->close_for(ProtocolError::Unauthorized, "token expired and was not refreshed");
+        return;
+    }
+    if (now < *client.token_expires_at) return;
+    metrics_.token_events.increment("expired");
+    client.refresh_deadline_ms = now_ms + static_cast<uint64_t>(config_.jwt_refresh_grace_s * 1000);
+    send_error(client, std::nullopt, ProtocolError::TokenExpired);
 }
 
 void Hub::publish(std::string channel, std::string data, std::optional<std::string> key,
@@ -557,8 +699,10 @@ void Hub::sweep() {
     const uint64_t now = host_.now_ms();
     const auto sync_ms = static_cast<uint64_t>(config_.session_sync_interval_s * 1000);
     const auto ttl_ms = static_cast<uint64_t>(config_.session_ttl_s * 1000);
+    const int64_t unix_now = now_unix();
     for (auto& [id, client] : clients_) {
         if (client->phase != ClientState::Phase::Connected) continue;
+        check_token(*client, now, unix_now);
         bool due = client->session_dirty ? now - client->session_saved_ms >= sync_ms
                                          : now - client->session_saved_ms >= ttl_ms / 3;
         if (due) save_session(*client, ttl_ms);

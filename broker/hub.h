@@ -13,16 +13,18 @@
 #include <vector>
 
 #include "backplane/backplane.h"
+#include "broker/auth.h"
 #include "broker/channel_index.h"
 #include "broker/client_link.h"
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/metrics.h"
 #include "broker/outbound_queue.h"
+#include "broker/rate_limiter.h"
+#include "protocol/capabilities.h"
 #include "protocol/commands.h"
 
 namespace herald {
-
 
 struct ClientState {
     enum class Phase { New, Connecting, Connected };
@@ -30,10 +32,18 @@ struct ClientState {
     ClientLink* connection = nullptr;
     Phase phase = Phase::New;
     std::string session_id;
-    std::string subject;  // empty: anonymous (authentication arrives with the security work)
+    // Who the client is, from its token at connect (or refresh); set before a session is loaded, so a session is
+    // only ever restored for the subject that saved it.
+    std::string subject;                         // empty: anonymous, or no JWT key configured
+    std::shared_ptr<const Capabilities> caps;    // null until connect: nothing allowed
+    std::optional<int64_t> token_expires_at;     // unix seconds; none without a token
+    std::optional<uint64_t> refresh_deadline_ms; // set when token_expired was sent: refresh by then or close 4001
     std::map<std::string, std::unique_ptr<Subscription>, std::less<>> subscriptions;
     bool session_dirty = false;
     uint64_t session_saved_ms = 0;
+    TokenBucket commands;                        // --client-rate / --client-burst
+    std::optional<uint64_t> rate_limited_since_ms;  // first refusal of the current run of refusals
+    uint64_t last_refused_ms = 0;                // a pause in refusals ends the run
 };
 
 // What the node's environment provides to the hub: the clock and a way to reach connections.
@@ -55,7 +65,7 @@ public:
     void detach(ClientState& client);  // the connection is gone: save the session, drop subscriptions
     void on_text(ClientState& client, std::string_view text);
     void on_writable(ClientState& client);  // the outbound queue drained: continue paced replays
-    void sweep();                           // periodic: session sync, repair retries
+    void sweep();                           // periodic: session sync, repair retries, token expiry
 
     // Shared by the `publish` command and POST /api/publish.
     void publish(std::string channel, std::string data, std::optional<std::string> key,
@@ -78,6 +88,16 @@ private:
     void handle(ClientState& client, PublishCommand& command);
     void handle(ClientState& client, HistoryCommand& command);
     void handle(ClientState& client, PingCommand& command);
+    void handle(ClientState& client, RefreshCommand& command);
+
+    // Rate limit: false when the command must not run (refused with rate_limited, or the connection closed).
+    bool admit_command(ClientState& client, RequestId id);
+    bool allowed(const ClientState& client, const std::string& channel, Operation op) const;
+    void refuse_auth(ClientState& client, RequestId id, const AuthFailure& failure);
+    void apply_identity(ClientState& client, Identity identity);
+    void drop_forbidden_subscriptions(ClientState& client);
+    void check_token(ClientState& client, uint64_t now_ms, int64_t now_unix);
+    int64_t now_unix() const;
 
     void finish_connect(ClientState& client, RequestId id, std::string session_id, bool resumed,
                         std::optional<SessionRecord> record, std::map<std::string, StreamPosition> positions);
@@ -113,6 +133,7 @@ private:
     Metrics& metrics_;
     Backplane& backplane_;
     HubHost& host_;
+    Authenticator auth_;
     ChannelIndex channels_;
     std::unordered_map<uint64_t, std::unique_ptr<ClientState>> clients_;
     uint64_t next_client_id_ = 1;

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "backplane/in_memory_backplane.h"
+#include "backplane/redis_backplane.h"
+#include "backplane/redis_url.h"
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/server.h"
@@ -31,7 +33,17 @@ int main(int argc, char** argv) {
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    auto backplane = std::make_unique<herald::InMemoryBackplane>(&loop, std::make_shared<herald::InMemoryStore>());
+    std::unique_ptr<herald::Backplane> backplane;
+    if (config.redis_url.empty()) {
+        backplane = std::make_unique<herald::InMemoryBackplane>(&loop, std::make_shared<herald::InMemoryStore>());
+    } else {
+        auto options = herald::parse_redis_url(config.redis_url);  // validated with the configuration
+        log.info("redis", {{"url", herald::redacted_redis_url(*options)}});
+        backplane = std::make_unique<herald::RedisBackplane>(
+            &loop, *options, [&log](std::string_view event, std::string_view detail) {
+                log.info(event, {{"detail", detail}});
+            });
+    }
     int exit_code = 0;
     {
         herald::Server server(&loop, config, log, *backplane);

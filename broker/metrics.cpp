@@ -49,6 +49,16 @@ Metrics::Metrics()
                                    "Connections closed with 4008 because their outbound queue exceeded the limit")),
       resumes(*registry_, "herald_resumes_total", "Subscription and session resume attempts, by result", "result"),
       errors(*registry_, "herald_errors_total", "`error` replies sent to clients, by code", "code"),
+      auth_failures(*registry_, "herald_auth_failures_total",
+                    "Refused tokens on connect or refresh and refused /api/* keys, by reason", "reason"),
+      rate_limited(*registry_, "herald_rate_limited_total",
+                   "Commands refused by --client-rate (limit=command) and handshakes refused by --connect-rate "
+                   "(limit=connect)",
+                   "limit"),
+      token_events(*registry_, "herald_token_events_total",
+                   "Token life on live connections: expired (token_expired sent), refreshed, refresh_timeout "
+                   "(closed 4001)",
+                   "event"),
       publish_to_write(prometheus::BuildHistogram()
                            .Name("herald_publish_to_write_seconds")
                            .Help("Publish to completed socket write of a message frame (the oldest message of "
@@ -59,6 +69,8 @@ Metrics::Metrics()
     // Known results exist from the start so dashboards see zeros rather than no series.
     for (auto result : {"resumed", "history_expired", "epoch_changed", "invalid_position", "unknown_session"})
         resumes.at(result);
+    for (auto limit : {"command", "connect"}) rate_limited.at(limit);
+    for (auto event : {"expired", "refreshed", "refresh_timeout"}) token_events.at(event);
 }
 
 std::string Metrics::serialize() const {

@@ -49,6 +49,9 @@ public:
     prometheus::Counter& slow_consumer_closes;
     LabelledCounter resumes;  // label result
     LabelledCounter errors;   // label code
+    LabelledCounter auth_failures;  // label reason: missing_token, expired, bad_signature, subject_changed, api_key, ...
+    LabelledCounter rate_limited;   // label limit: command (refused command) or connect (429 handshake)
+    LabelledCounter token_events;   // label event: expired (token_expired sent), refreshed, refresh_timeout
     prometheus::Histogram& publish_to_write;
 };
 

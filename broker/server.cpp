@@ -31,7 +31,7 @@ Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backpla
     for (auto* h : {reinterpret_cast<uv_handle_t*>(&listener_), reinterpret_cast<uv_handle_t*>(&sigterm_),
                     reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sweep_timer_),
                     reinterpret_cast<uv_handle_t*>(&drain_timer_), reinterpret_cast<uv_handle_t*>(&flush_check_),
-                    reinterpret_cast<uv_handle_t*>(&flush_prepare_)})
+                    reinterpret_cast<uv_handle_t*>(&flush_prepare_), reinterpret_cast<uv_handle_t*>(&sighup_)})
         h->data = this;
 }
 
@@ -42,6 +42,17 @@ uint64_t Server::wall_clock_us() const {
 }
 
 std::optional<std::string> Server::start() {
+    if (config_.tls_enabled()) {
+        auto loaded = TlsContext::load(config_.tls_cert_file, config_.tls_key_file, config_.tls_min_version);
+        if (!loaded.ok()) {
+            finish_shutdown();
+            return loaded.error();
+        }
+        tls_ = std::move(loaded.value());
+        tls_plaintext_.resize(kReadBufferSize);
+        tls_staging_.resize(16 * 1024);  // one full TLS record
+        log_.info("tls", {{"certificate", tls_->description()}, {"min_version", config_.tls_min_version}});
+    }
     sockaddr_storage addr{};
     if (uv_ip4_addr(config_.listen_host.c_str(), config_.listen_port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
         uv_ip6_addr(config_.listen_host.c_str(), config_.listen_port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0)
@@ -72,6 +83,8 @@ std::optional<std::string> Server::start() {
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_signal_init(loop_, &sigint_);
     uv_signal_start(&sigint_, on_signal, SIGINT);
+    uv_signal_init(loop_, &sighup_);
+    uv_signal_start(&sighup_, on_reload_signal, SIGHUP);
     uv_timer_init(loop_, &sweep_timer_);
     uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs);
     uv_timer_init(loop_, &drain_timer_);
@@ -83,7 +96,7 @@ std::optional<std::string> Server::start() {
     std::string where = (bound.ss_family == AF_INET6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" +
                         std::to_string(port);
     log_.info("listening", {{"addr", where}, {"node", config_.node_name}, {"backplane", backplane_.kind()},
-                            {"ws", "ws://" + where + "/ws"}});
+                            {"ws", (tls_ ? "wss://" : "ws://") + where + "/ws"}});
     return std::nullopt;
 }
 
@@ -127,6 +140,11 @@ std::optional<std::string> Server::on_request(Connection& connection, HttpReques
     if (!outcome.accepted) {
         metrics_.handshake_failures.increment(outcome.reason);
         connection.respond_http(outcome.response);
+        return std::nullopt;
+    }
+    if (auto refusal = handshake_gate_.check(request, connection.peer(), now_ms())) {
+        metrics_.handshake_failures.increment(refusal->reason);
+        connection.respond_http(refusal->response);
         return std::nullopt;
     }
     return outcome.response.serialize();
@@ -228,6 +246,23 @@ void Server::on_signal(uv_signal_t* handle, int signum) {
     self.begin_shutdown();
 }
 
+// New handshakes use the new pair; open connections keep the SSL_CTX they began with. A bad file keeps the old pair.
+void Server::on_reload_signal(uv_signal_t* handle, int) {
+    Server& self = *owner(reinterpret_cast<uv_handle_t*>(handle));
+    if (!self.tls_) {
+        self.log_.info("sighup", {{"detail", "nothing to reload: TLS is off"}});
+        return;
+    }
+    const Config& c = self.config_;
+    auto loaded = TlsContext::load(c.tls_cert_file, c.tls_key_file, c.tls_min_version);
+    if (!loaded.ok()) {
+        self.log_.error("tls_reload_failed", {{"error", loaded.error()}, {"kept", self.tls_->description()}});
+        return;
+    }
+    self.tls_ = std::move(loaded.value());
+    self.log_.info("tls_reloaded", {{"certificate", self.tls_->description()}});
+}
+
 void Server::begin_shutdown() {
     if (draining_) return;
     draining_ = true;
@@ -263,6 +298,7 @@ void Server::finish_shutdown() {
     close(&drain_timer_);
     close(&sigterm_);
     close(&sigint_);
+    close(&sighup_);
     close(&flush_check_);
     close(&flush_prepare_);
     backplane_.close([log = &log_] { log->info("stopped"); });

@@ -3,7 +3,9 @@
 // callback has run.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,11 +15,13 @@
 
 #include "backplane/backplane.h"
 #include "broker/config.h"
+#include "broker/handshake_gate.h"
 #include "broker/http_endpoints.h"
 #include "broker/hub.h"
 #include "broker/log.h"
 #include "broker/metrics.h"
 #include "broker/outbound_queue.h"
+#include "broker/tls_context.h"
 
 namespace herald {
 
@@ -43,6 +47,11 @@ public:
     uint64_t now_ms() const override { return uv_now(loop_); }
     uint64_t wall_clock_us() const override;
     std::vector<char>& read_buffer() { return read_buffer_; }
+    // TLS (--tls-cert): the pair new handshakes use (nullptr without TLS), and the loop-wide buffers every TLS
+    // connection borrows for decrypted input and for gathering small frames into records.
+    const TlsContext* tls_context() const { return tls_.get(); }
+    std::span<char> tls_plaintext_buffer() { return tls_plaintext_; }
+    std::span<char> tls_staging_buffer() { return tls_staging_; }
     const Frame& ping_frame() const { return ping_frame_; }
     std::string metrics_text();
     std::optional<std::string> not_ready_reason() const;
@@ -60,6 +69,7 @@ public:
 private:
     static void on_connection(uv_stream_t* listener, int status);
     static void on_signal(uv_signal_t* handle, int signum);
+    static void on_reload_signal(uv_signal_t* handle, int signum);  // SIGHUP: reload the TLS pair
     static void on_sweep(uv_timer_t* handle);
     static void on_drain_timeout(uv_timer_t* handle);
     static void on_check(uv_check_t* handle);
@@ -76,16 +86,21 @@ private:
     Metrics metrics_;
     Hub hub_;
     HttpEndpoints http_;
+    HandshakeGate handshake_gate_{config_, log_, metrics_};  // --connect-rate, --allowed-origins (security.md)
 
     uv_tcp_t listener_{};
     uv_signal_t sigterm_{};
     uv_signal_t sigint_{};
+    uv_signal_t sighup_{};
     uv_timer_t sweep_timer_{};
     uv_timer_t drain_timer_{};
     uv_check_t flush_check_{};
     uv_prepare_t flush_prepare_{};
 
     std::vector<char> read_buffer_;  // one per loop: connections keep only unfinished frames
+    std::shared_ptr<TlsContext> tls_;  // swapped by a successful reload; connections keep the SSL_CTX they began with
+    std::vector<char> tls_plaintext_;
+    std::vector<char> tls_staging_;
     Frame ping_frame_;
     std::vector<Connection*> flush_list_;
     std::vector<Connection*> flush_batch_;  // the list being flushed; kept to reuse its capacity

@@ -241,6 +241,17 @@ struct Decoder {
         return Command{std::move(command)};
     }
 
+    Result<Command, CommandError> refresh(const Json& object) const {
+        RefreshCommand command;
+        command.id = id;
+        std::optional<std::string> token;
+        if (auto error = string_field(object, "token", "token", token)) return fail(*error);
+        if (!token) return fail(bad("\"token\" is required"));
+        if (token->empty()) return fail(bad("\"token\" must not be empty"));
+        command.token = std::move(*token);
+        return Command{std::move(command)};
+    }
+
     Result<Command, CommandError> decode(std::string_view text) {
         if (!nesting_within_limit(text)) {
             return fail(bad("JSON nested deeper than " + std::to_string(kMaxNestingDepth) + " levels"));
@@ -265,6 +276,7 @@ struct Decoder {
         if (name == "publish") return publish(object);
         if (name == "history") return history(object);
         if (name == "ping") return Command{PingCommand{id}};
+        if (name == "refresh") return refresh(object);
         std::string message = "unknown op \"";
         message += utf8_prefix(name, kMaxEchoedOpLength);
         message += '"';

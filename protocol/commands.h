@@ -51,9 +51,14 @@ struct HistoryCommand {
 struct PingCommand {
     RequestId id;
 };
+// A new token for a live connection (before or after `token_expired`); it must name the same subject.
+struct RefreshCommand {
+    RequestId id;
+    std::string token;  // non-empty; verified by the broker
+};
 
 using Command = std::variant<ConnectCommand, SubscribeCommand, UnsubscribeCommand, PublishCommand, HistoryCommand,
-                             PingCommand>;
+                             PingCommand, RefreshCommand>;
 
 struct CommandError {
     RequestId id;          // echoed when the message was an object with a usable integer "id"

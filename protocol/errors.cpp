@@ -24,6 +24,10 @@ constexpr std::array kErrors{
     ProtocolErrorInfo{MessageTooLarge, "message_too_large", std::nullopt, "message exceeds the size limit"},
     ProtocolErrorInfo{Unavailable, "unavailable", std::nullopt, "temporarily unavailable, retry later"},
     ProtocolErrorInfo{Internal, "internal", std::nullopt, "internal error"},
+    ProtocolErrorInfo{Forbidden, "forbidden", std::nullopt, "not allowed on this channel"},
+    ProtocolErrorInfo{TokenExpired, "token_expired", std::nullopt, "token expired: send refresh with a new token"},
+    ProtocolErrorInfo{RateLimited, "rate_limited", std::nullopt, "too many commands: slow down"},
+    ProtocolErrorInfo{LimitExceeded, "limit_exceeded", std::nullopt, "limit reached"},
     ProtocolErrorInfo{ConnectTimeout, "connect_timeout", CloseCode::PolicyViolation, "no connect within the deadline"},
     ProtocolErrorInfo{FrameProtocol, "protocol_error", CloseCode::ProtocolError, "WebSocket protocol violation"},
     ProtocolErrorInfo{InvalidUtf8, "invalid_utf8", CloseCode::InvalidPayload, "text message is not valid UTF-8"},
@@ -31,6 +35,9 @@ constexpr std::array kErrors{
     ProtocolErrorInfo{FrameTooBig, "message_too_big", CloseCode::MessageTooBig, "message exceeds the size limit"},
     ProtocolErrorInfo{HeartbeatTimeout, "heartbeat_timeout", CloseCode::PolicyViolation, "heartbeat timeout"},
     ProtocolErrorInfo{SlowConsumer, "slow_consumer", CloseCode::SlowConsumer, "slow consumer"},
+    ProtocolErrorInfo{Unauthorized, "unauthorized", CloseCode::Unauthorized, "authentication required"},
+    ProtocolErrorInfo{RateLimitSustained, "rate_limit_sustained", CloseCode::RateLimited,
+                      "over the command rate limit for too long"},
 };
 
 constexpr bool rows_follow_declaration_order() {
@@ -39,7 +46,7 @@ constexpr bool rows_follow_declaration_order() {
     }
     return true;
 }
-static_assert(kErrors.size() == static_cast<size_t>(SlowConsumer) + 1, "every ProtocolError needs a row");
+static_assert(kErrors.size() == static_cast<size_t>(RateLimitSustained) + 1, "every ProtocolError needs a row");
 static_assert(rows_follow_declaration_order(), "row i must describe the ProtocolError with value i");
 
 }  // namespace

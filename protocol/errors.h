@@ -23,6 +23,10 @@ enum class ProtocolError : uint8_t {
     MessageTooLarge,   // a publish whose data exceeds the message limit after encoding
     Unavailable,       // backplane unreachable; retry later
     Internal,          // unexpected backplane failure
+    Forbidden,         // the connection's capabilities do not allow this operation on this channel
+    TokenExpired,      // the token's exp passed on a live connection: send `refresh` within the grace period
+    RateLimited,       // over --client-rate: the command was not executed
+    LimitExceeded,     // a per-connection limit (--max-subscriptions) is reached
     ConnectTimeout,    // no connect within the deadline → close 1008
     // Frame-level: the connection closes with the given code.
     FrameProtocol,     // RFC 6455 violation → 1002
@@ -31,6 +35,10 @@ enum class ProtocolError : uint8_t {
     FrameTooBig,       // → 1009
     HeartbeatTimeout,  // silent for two heartbeat intervals → 1008
     SlowConsumer,      // outbound queue over its limit → 4008
+    // Sent as an `error` (with the command's id) and then the connection closes with the given code.
+    Unauthorized,      // missing or invalid token, failed refresh, or no refresh within the grace → 4001
+    // Close only.
+    RateLimitSustained,  // over --client-rate for 10 s straight → 4029
 };
 
 struct ProtocolErrorInfo {

@@ -231,6 +231,16 @@ std::string encode_pong(RequestId id) {
     return out;
 }
 
+std::string encode_refreshed(RequestId id, int64_t expires) {
+    std::string out;
+    out.reserve(64);
+    open_reply(out, "refreshed", id);
+    out += ",\"expires\":";
+    append_int(out, expires);
+    out += '}';
+    return out;
+}
+
 std::string encode_error(RequestId id, ProtocolError error, std::string_view message) {
     const ProtocolErrorInfo& info = error_info(error);
     const std::string_view text = message.empty() ? info.message : message;

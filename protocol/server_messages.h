@@ -52,6 +52,8 @@ std::string encode_published(RequestId id, std::string_view channel, uint64_t se
 std::string encode_history(const HistoryReply& reply);
 std::string encode_discontinuity(const DiscontinuityNotice& notice);
 std::string encode_pong(RequestId id);
+// {"op":"refreshed","id":..,"expires":<unix seconds>} — the new token's exp; 0 when tokens are not verified.
+std::string encode_refreshed(RequestId id, int64_t expires);
 // {"op":"error","id":..,"code":<error_info(error).code>,"message":<message or the table's default>}
 std::string encode_error(RequestId id, ProtocolError error, std::string_view message = {});
 // {"op":"message","channel":..,"serial":..,"data":<data_json verbatim>} — built once per node per message.

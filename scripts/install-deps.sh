@@ -4,7 +4,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev libhiredis-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev googletest libgtest-dev
-  python3 python3-websockets
+  python3 python3-websockets python3-jwt python3-cryptography openssl curl
+  redis-server haproxy docker-compose
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

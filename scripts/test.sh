@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs="$(nproc)"
 
+echo "== deployment files"
+docker-compose -f docker-compose.yml config -q
+HERALD_LB_BIND=127.0.0.1:1 HERALD_NODE1=127.0.0.1:2 HERALD_NODE2=127.0.0.1:3 HERALD_NODE3=127.0.0.1:4 \
+  haproxy -c -q -f deploy/haproxy.cfg
+
 echo "== release build"
 cmake --preset release -DHERALD_BUILD_TESTS=ON >/dev/null
 cmake --build --preset release -j"$jobs"
@@ -16,3 +21,6 @@ echo "== unit tests under ASan/UBSan"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$jobs" --target protocol_tests backplane_tests broker_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --preset asan -j"$jobs"
+
+echo "== fuzzing: each libFuzzer target for 30 s (clang-14)"
+tests/fuzz/run.sh -t "${HERALD_FUZZ_SECONDS:-30}"

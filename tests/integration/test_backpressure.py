@@ -12,7 +12,7 @@ RSS_LIMIT_KIB = 200 * 1024
 
 class BackpressureTest(AsyncHeraldTestCase):
     async def test_slow_consumer_closed_fast_consumer_complete(self):
-        server = self.start_server("--outbound-limit", "65536")
+        server = self.start_server("--outbound-limit", "65536", "--client-rate", "0")
         port = server.port
 
         slow = self.raw(server, rcvbuf=4096)  # SO_RCVBUF before connect: a small advertised window
@@ -134,7 +134,7 @@ class BackpressureTest(AsyncHeraldTestCase):
     async def test_replay_larger_than_outbound_limit_reaches_reading_client(self):
         # 1 500 messages of ~1 KiB replayed at once are 23 times the outbound limit; a client that reads must
         # still get them all (the replay is paced by the socket, not dumped into the queue).
-        server = self.start_server("--outbound-limit", "65536", "--history-size", "2000")
+        server = self.start_server("--outbound-limit", "65536", "--history-size", "2000", "--client-rate", "0")
         pub = await self.connected_ws(server)
         for start in range(1, 1501, 100):
             for i in range(start, start + 100):
@@ -157,7 +157,7 @@ class BackpressureTest(AsyncHeraldTestCase):
         await c.expect(op="message", serial=1501)
 
     async def test_fast_subscribers_under_load_not_closed(self):
-        server = self.start_server("--outbound-limit", "65536")
+        server = self.start_server("--outbound-limit", "65536", "--client-rate", "0")
         subs = [await self.connected_ws(server) for _ in range(3)]
         for s in subs:
             await s.subscribe("load")

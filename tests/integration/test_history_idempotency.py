@@ -6,7 +6,7 @@ from harness import AsyncHeraldTestCase, api_publish, http_request
 
 class HistoryTest(AsyncHeraldTestCase):
     def setUp(self):
-        self.server = self.start_server("--namespace", "chat:5:300")
+        self.server = self.start_server("--namespace", "chat:5:300", "--client-rate", "0")
 
     async def fill(self, channel, n, client=None):
         pub = client or await self.connected_ws(self.server)

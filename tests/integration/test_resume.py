@@ -12,7 +12,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 class ResumeStreamTest(AsyncHeraldTestCase):
     async def test_reconnecting_subscriber_sees_every_serial_once(self):
         # A history larger than the stream so no reconnect can legitimately hit history_expired.
-        server = self.start_server("--history-size", "2000")
+        server = self.start_server("--history-size", "2000", "--client-rate", "0")
         total = 1200
         channel = "stream:resume"
         pub = await self.connected_ws(server)

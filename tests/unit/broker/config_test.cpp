@@ -397,12 +397,17 @@ TEST(ConfigTest, HelpListsEveryOptionOfTheSpec) {
 
 TEST(ConfigTest, EveryOptionInHelpIsAccepted) {
     // Sample values by placeholder: whatever --help documents must parse.
+    const std::string file = ::testing::TempDir() + "herald_config_sample.txt";
+    std::ofstream(file) << "sample-contents-at-least-32-bytes-long\n";
     const std::map<std::string, std::string> samples = {
         {"HOST:PORT", "127.0.0.1:0"}, {"NAME", "n"},         {"KEY", "k"},      {"BYTES", "65536"},
         {"N", "5"},                   {"SECONDS", "1"},      {"NAME:SIZE:TTL", "a:1:1"}, {"LEVEL", "debug"},
+        {"URL", "redis://127.0.0.1:6379"}, {"FILE", file},   {"SECRET", "s"},   {"KID", "k1"},
+        {"AUD", "a"},                 {"ISS", "i"},          {"JSON", "{}"},    {"LIST", "*"},
+        {"CIDRS", "10.0.0.0/8"},      {"1.2|1.3", "1.3"},
     };
     const std::string help = config_help_text();
-    std::regex line(R"(^\s+(--[a-z][a-z0-9-]*)(?: ([A-Z:]+))?)");
+    std::regex line(R"(^\s+(--[a-z][a-z0-9-]*)(?: ([A-Z:]+|[0-9.|]+))?)");
     size_t checked = 0;
     std::istringstream in(help);
     for (std::string text; std::getline(in, text);) {
@@ -416,6 +421,9 @@ TEST(ConfigTest, EveryOptionInHelpIsAccepted) {
             ASSERT_NE(sample, samples.end()) << "no sample value for placeholder " << m[2] << " of " << flag;
             args.push_back(sample->second);
         }
+        // The certificate and its key only make sense together.
+        if (flag == "--tls-cert") args.insert(args.end(), {"--tls-key", file});
+        if (flag == "--tls-key") args.insert(args.end(), {"--tls-cert", file});
         auto result = parse(args);
         EXPECT_TRUE(result.ok()) << flag << " from --help was refused: " << (result.ok() ? "" : result.error());
         ++checked;

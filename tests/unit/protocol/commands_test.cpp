@@ -53,6 +53,9 @@ std::string describe(const Command& command) {
                 out["channel"] = c.channel;
                 out["since"] = optional_json(c.since);
                 out["limit"] = optional_json(c.limit);
+            } else if constexpr (std::is_same_v<T, RefreshCommand>) {
+                out["op"] = "refresh";
+                out["token"] = c.token;
             } else {
                 out["op"] = "ping";
             }
@@ -109,6 +112,12 @@ Command history(RequestId id, std::string channel, std::optional<uint64_t> since
 Command ping(RequestId id) {
     PingCommand c;
     c.id = id;
+    return c;
+}
+Command refresh(RequestId id, std::string token) {
+    RefreshCommand c;
+    c.id = id;
+    c.token = std::move(token);
     return c;
 }
 
@@ -185,6 +194,10 @@ std::vector<DecodeCase> decode_cases() {
          history(5, "c", 41, 10)},
         {"history limit zero", R"({"op":"history","channel":"c","limit":0})",
          history(std::nullopt, "c", std::nullopt, 0)},
+        // refresh
+        {"refresh", R"({"op":"refresh","id":7,"token":"h.p.s"})", refresh(7, "h.p.s")},
+        {"refresh without id", R"({"op":"refresh","token":"t"})", refresh(std::nullopt, "t")},
+        {"refresh ignores unknown fields", R"({"op":"refresh","id":7,"token":"t","session":"x"})", refresh(7, "t")},
         // ping and id forms
         {"ping", R"({"op":"ping","id":6})", ping(6)},
         {"ping without id", R"({"op":"ping"})", ping(std::nullopt)},
@@ -317,6 +330,11 @@ std::vector<ErrorCase> error_cases() {
          1, "\"positions.c.serial\""},
         {"positions epoch missing", R"({"op":"connect","id":1,"positions":{"c":{"serial":1}}})", bad, 1,
          "\"positions.c.epoch\""},
+        // refresh
+        {"refresh without token", R"({"op":"refresh","id":7})", bad, 7, "\"token\""},
+        {"refresh empty token", R"({"op":"refresh","id":7,"token":""})", bad, 7, "\"token\""},
+        {"refresh token number", R"({"op":"refresh","id":7,"token":1})", bad, 7, "\"token\""},
+        {"refresh token null", R"({"op":"refresh","id":7,"token":null})", bad, 7, "\"token\""},
         // publish
         {"publish without data", R"({"op":"publish","id":4,"channel":"c"})", bad, 4, "\"data\""},
         {"publish key number", R"({"op":"publish","id":4,"channel":"c","data":1,"key":1})", bad, 4, "\"key\""},
@@ -412,6 +430,7 @@ TEST(CommandId, ReturnsTheIdOfEveryKind) {
     EXPECT_EQ(command_id(publish(4, "c", "1")), RequestId(4));
     EXPECT_EQ(command_id(history(5, "c")), RequestId(5));
     EXPECT_EQ(command_id(ping(6)), RequestId(6));
+    EXPECT_EQ(command_id(refresh(7, "t")), RequestId(7));
     EXPECT_EQ(command_id(ping(std::nullopt)), std::nullopt);
 }
 

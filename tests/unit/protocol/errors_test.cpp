@@ -29,6 +29,10 @@ constexpr ExpectedRow kExpected[] = {
     {ProtocolError::MessageTooLarge, "message_too_large", std::nullopt},
     {ProtocolError::Unavailable, "unavailable", std::nullopt},
     {ProtocolError::Internal, "internal", std::nullopt},
+    {ProtocolError::Forbidden, "forbidden", std::nullopt},
+    {ProtocolError::TokenExpired, "token_expired", std::nullopt},
+    {ProtocolError::RateLimited, "rate_limited", std::nullopt},
+    {ProtocolError::LimitExceeded, "limit_exceeded", std::nullopt},
     {ProtocolError::ConnectTimeout, "connect_timeout", 1008},
     {ProtocolError::FrameProtocol, "protocol_error", 1002},
     {ProtocolError::InvalidUtf8, "invalid_utf8", 1007},
@@ -36,6 +40,8 @@ constexpr ExpectedRow kExpected[] = {
     {ProtocolError::FrameTooBig, "message_too_big", 1009},
     {ProtocolError::HeartbeatTimeout, "heartbeat_timeout", 1008},
     {ProtocolError::SlowConsumer, "slow_consumer", 4008},
+    {ProtocolError::Unauthorized, "unauthorized", 4001},
+    {ProtocolError::RateLimitSustained, "rate_limit_sustained", 4029},
 };
 
 std::string describe(std::optional<CloseCode> code) {
@@ -77,7 +83,8 @@ TEST(ProtocolErrors, CommandLevelErrorsKeepTheConnectionOpen) {
                             ProtocolError::NotConnected, ProtocolError::AlreadyConnected,
                             ProtocolError::AlreadySubscribed, ProtocolError::NotSubscribed,
                             ProtocolError::PublishDisabled, ProtocolError::MessageTooLarge,
-                            ProtocolError::Unavailable, ProtocolError::Internal}) {
+                            ProtocolError::Unavailable, ProtocolError::Internal, ProtocolError::Forbidden,
+                            ProtocolError::TokenExpired, ProtocolError::RateLimited, ProtocolError::LimitExceeded}) {
         EXPECT_FALSE(error_info(e).close_code.has_value())
             << error_info(e).code << " closes with " << describe(error_info(e).close_code);
     }
