@@ -9,6 +9,7 @@
 #include "backplane/redis_url.h"
 #include "broker/config.h"
 #include "broker/log.h"
+#include "broker/security.h"
 #include "broker/server.h"
 
 extern char** environ;
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     const herald::Config& config = request->config;
+    if (auto checked = herald::validate_security(config); !checked.ok()) {
+        std::fprintf(stderr, "herald: %s\n", checked.error().c_str());
+        return 2;
+    }
     herald::Logger log(config.log_level);
     signal(SIGPIPE, SIG_IGN);  // a peer that vanished must surface as a write error, not kill the node
 

@@ -31,7 +31,8 @@ Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backpla
     for (auto* h : {reinterpret_cast<uv_handle_t*>(&listener_), reinterpret_cast<uv_handle_t*>(&sigterm_),
                     reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sweep_timer_),
                     reinterpret_cast<uv_handle_t*>(&drain_timer_), reinterpret_cast<uv_handle_t*>(&flush_check_),
-                    reinterpret_cast<uv_handle_t*>(&flush_prepare_), reinterpret_cast<uv_handle_t*>(&sighup_)})
+                    reinterpret_cast<uv_handle_t*>(&flush_prepare_), reinterpret_cast<uv_handle_t*>(&sighup_),
+                    reinterpret_cast<uv_handle_t*>(&flush_idle_)})
         h->data = this;
 }
 
@@ -90,6 +91,7 @@ std::optional<std::string> Server::start() {
     uv_timer_init(loop_, &drain_timer_);
     uv_check_init(loop_, &flush_check_);
     uv_check_start(&flush_check_, on_check);
+    uv_idle_init(loop_, &flush_idle_);
     uv_prepare_init(loop_, &flush_prepare_);
     uv_prepare_start(&flush_prepare_, on_prepare);
 
@@ -182,6 +184,9 @@ void Server::on_connection_closed(Connection& connection, uint16_t close_code) {
 void Server::schedule_flush(Connection& connection) {
     if (connection.flush_scheduled) return;
     connection.flush_scheduled = true;
+    // While frames wait, an active idle handle keeps the loop from blocking in poll before they are written.
+    if (flush_list_.empty() && !uv_is_active(reinterpret_cast<uv_handle_t*>(&flush_idle_)) && flush_idle_.loop)
+        uv_idle_start(&flush_idle_, [](uv_idle_t* handle) { owner(reinterpret_cast<uv_handle_t*>(handle))->flush_all(); });
     flush_list_.push_back(&connection);
 }
 
@@ -190,6 +195,7 @@ void Server::flush_all() {
     flush_batch_.swap(flush_list_);
     for (Connection* c : flush_batch_) c->flush();
     flush_batch_.clear();
+    if (flush_list_.empty() && flush_idle_.loop) uv_idle_stop(&flush_idle_);
 }
 
 // Check runs after I/O callbacks; prepare runs before the loop blocks, catching what timers and deferred write
@@ -301,6 +307,7 @@ void Server::finish_shutdown() {
     close(&sighup_);
     close(&flush_check_);
     close(&flush_prepare_);
+    close(&flush_idle_);
     backplane_.close([log = &log_] { log->info("stopped"); });
 }
 

@@ -96,6 +96,7 @@ private:
     uv_timer_t drain_timer_{};
     uv_check_t flush_check_{};
     uv_prepare_t flush_prepare_{};
+    uv_idle_t flush_idle_{};  // active only while connections wait to be flushed
 
     std::vector<char> read_buffer_;  // one per loop: connections keep only unfinished frames
     std::shared_ptr<TlsContext> tls_;  // swapped by a successful reload; connections keep the SSL_CTX they began with
