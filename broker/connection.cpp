@@ -119,6 +119,7 @@ void Connection::refuse_plaintext() {
     server_.metrics().handshake_failures.increment("tls_plain_http");
     server_.log().debug("tls_plain_http", {{"conn", id_}, {"peer", peer_}});
     tls_.reset();  // the answer goes out in the clear, then the connection ends
+    out_.drop_pending();  // e.g. a 503 queued at accept for a TLS client: this one gets only the 400
     respond_http(text_response(400, "this port speaks TLS: use https:// or wss://"));
 }
 
