@@ -108,6 +108,21 @@ void Hub::send_error(ClientState& client, RequestId id, ProtocolError error, std
     send(client, encode_error(id, error, message));
 }
 
+// Answers a command once its backplane call completes: re-finds the client (it may be gone by then) and turns a
+// failure into the matching error, so each command states only what it sends on success.
+template <typename T, typename OnSuccess>
+BackplaneCallback<T> Hub::reply_to(ClientState& client, RequestId id, OnSuccess on_success) {
+    return [this, client_id = client.id, id, on_success = std::move(on_success)](Result<T, BackplaneError> result) mutable {
+        ClientState* c = find_client(client_id);
+        if (!c) return;
+        if (!result.ok()) {
+            send_error(*c, id, error_for(result.error()), result.error().detail);
+            return;
+        }
+        on_success(*c, result.value());
+    };
+}
+
 // ---- commands -------------------------------------------------------------------------------------------------
 
 int64_t Hub::now_unix() const { return static_cast<int64_t>(host_.wall_clock_us() / 1'000'000); }
@@ -267,15 +282,9 @@ void Hub::handle(ClientState& client, PublishCommand& command) {
     }
     std::string channel = command.channel;
     publish(std::move(command.channel), std::move(command.data), std::move(command.key),
-            [this, client_id = client.id, id = command.id, channel](auto result) {
-                ClientState* c = find_client(client_id);
-                if (!c) return;
-                if (!result.ok()) {
-                    send_error(*c, id, error_for(result.error()), result.error().detail);
-                    return;
-                }
-                send(*c, encode_published(id, channel, result.value().serial));
-            });
+            reply_to<PublishOutcome>(client, command.id, [this, id = command.id, channel](ClientState& c, auto& outcome) {
+                send(c, encode_published(id, channel, outcome.serial));
+            }));
 }
 
 void Hub::handle(ClientState& client, HistoryCommand& command) {
@@ -285,18 +294,12 @@ void Hub::handle(ClientState& client, HistoryCommand& command) {
     }
     std::string channel = command.channel;
     history(std::move(command.channel), command.since, command.limit,
-            [this, client_id = client.id, id = command.id, channel](auto result) {
-                ClientState* c = find_client(client_id);
-                if (!c) return;
-                if (!result.ok()) {
-                    send_error(*c, id, error_for(result.error()), result.error().detail);
-                    return;
-                }
-                HistoryReply reply{id, channel, result.value().epoch, result.value().top, {}};
-                reply.messages.reserve(result.value().messages.size());
-                for (auto& m : result.value().messages) reply.messages.push_back({m.serial, std::move(m.data)});
-                send(*c, encode_history(reply));
-            });
+            reply_to<HistorySlice>(client, command.id, [this, id = command.id, channel](ClientState& c, auto& slice) {
+                HistoryReply reply{id, channel, slice.epoch, slice.top, {}};
+                reply.messages.reserve(slice.messages.size());
+                for (auto& m : slice.messages) reply.messages.push_back({m.serial, std::move(m.data)});
+                send(c, encode_history(reply));
+            }));
 }
 
 // ---- authentication ------------------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ private:
     void change_epoch(ChannelState& channel, const std::string& epoch);
     void announce_discontinuity(ChannelState& channel, uint64_t serial, const std::string& reason);
 
+    template <typename T, typename OnSuccess>
+    BackplaneCallback<T> reply_to(ClientState& client, RequestId id, OnSuccess on_success);
     void send(ClientState& client, std::string_view json);
     void send_error(ClientState& client, RequestId id, ProtocolError error, std::string_view message = {});
     void save_session(ClientState& client, uint64_t ttl_ms);
