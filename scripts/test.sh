@@ -19,7 +19,7 @@ ctest --preset release -j"$jobs"
 
 echo "== unit tests under ASan/UBSan"
 cmake --preset asan >/dev/null
-cmake --build --preset asan -j"$jobs" --target protocol_tests backplane_tests broker_tests
+cmake --build --preset asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --preset asan -j"$jobs"
 
 echo "== fuzzing: each libFuzzer target for 30 s (clang-14)"
