@@ -68,6 +68,9 @@ std::optional<StoredMessage> message_of(const redisReply* entry) {
     return message;
 }
 
+static_assert(!lua::find_file("publish.lua").empty() && !lua::find_file("history.lua").empty(),
+              "the Lua scripts are embedded by CMake");
+
 }  // namespace
 
 RedisBackplane::RedisBackplane(uv_loop_t* loop, RedisOptions options, RedisLogHook log)
@@ -75,8 +78,8 @@ RedisBackplane::RedisBackplane(uv_loop_t* loop, RedisOptions options, RedisLogHo
       options_(std::move(options)),
       log_(std::move(log)),
       keys_(options_.key_prefix),
-      publish_script_{"publish.lua", lua::kPublish, script_sha1(lua::kPublish)},
-      history_script_{"history.lua", lua::kHistory, script_sha1(lua::kHistory)},
+      publish_script_{"publish.lua", lua::find_file("publish.lua"), script_sha1(lua::find_file("publish.lua"))},
+      history_script_{"history.lua", lua::find_file("history.lua"), script_sha1(lua::find_file("history.lua"))},
       turn_(new uv_idle_t{}) {
     uv_idle_init(loop_, turn_);
     turn_->data = this;

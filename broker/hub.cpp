@@ -532,7 +532,8 @@ void Hub::pump_replay(Subscription& sub) {
         if (m.serial > sub.delivered) {
             Frame frame = make_frame(encode_text_frame(encode_message(sub.channel->name, m.serial, m.data)));
             if (!fits(frame->size())) return;
-            connection.enqueue(OutboundItem{std::move(frame), &sub, m.serial, m.published_at_us});
+            if (connection.enqueue(OutboundItem{std::move(frame), &sub, m.serial, m.published_at_us}))
+                metrics_.messages_replayed.Increment();
             sub.delivered = m.serial;
         }
         sub.replay.pop_front();
@@ -642,8 +643,11 @@ void Hub::finish_repair(ChannelState& channel, const HistorySlice& slice) {
         uint64_t continue_after = std::min(slice.oldest - 1, slice.top);
         announce_discontinuity(channel, continue_after, "history_expired");
     }
+    const uint64_t before = channel.last;
     for (const auto& m : slice.messages)
         if (m.serial == channel.last + 1) forward(channel, m);
+    // A resync finds most channels complete: only a repair that filled something counts as a repaired gap.
+    if (channel.last > before) metrics_.gaps_repaired.Increment();
     log_.debug("gap_repaired", {{"channel", channel.name}, {"last", channel.last}});
     channel_ready(channel);
 }
@@ -654,6 +658,7 @@ void Hub::change_epoch(ChannelState& channel, const std::string& epoch) {
 }
 
 void Hub::announce_discontinuity(ChannelState& channel, uint64_t serial, const std::string& reason) {
+    metrics_.discontinuities.increment(reason);
     channel.last = serial;
     std::string notice = encode_discontinuity(DiscontinuityNotice{channel.name, channel.epoch, serial, reason});
     Frame frame = make_frame(encode_text_frame(notice));

@@ -1,6 +1,7 @@
 // herald: parse configuration, build the backplane and the node on one libuv loop, run until drained.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -9,10 +10,25 @@
 #include "backplane/redis_url.h"
 #include "broker/config.h"
 #include "broker/log.h"
+#include "broker/metered_backplane.h"
+#include "broker/metrics.h"
 #include "broker/security.h"
 #include "broker/server.h"
 
+#ifndef HERALD_COMMIT
+#define HERALD_COMMIT "unknown"
+#endif
+
 extern char** environ;
+
+namespace {
+
+uint64_t unix_time_us() {
+    using namespace std::chrono;
+    return static_cast<uint64_t>(duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     auto request = herald::parse_config(argc, argv, environ);
@@ -25,7 +41,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (request->action == herald::ConfigRequest::Action::Version) {
-        std::printf("herald %s\n", HERALD_VERSION);
+        std::printf("herald %s (commit %s)\n", HERALD_VERSION, HERALD_COMMIT);
         return 0;
     }
     const herald::Config& config = request->config;
@@ -51,7 +67,10 @@ int main(int argc, char** argv) {
     }
     int exit_code = 0;
     {
-        herald::Server server(&loop, config, log, *backplane);
+        herald::Metrics metrics(herald::BuildInfo{HERALD_VERSION, HERALD_COMMIT});
+        // The hub and the server see the measured backplane only; it is gone before the real one is destroyed.
+        herald::MeteredBackplane metered(*backplane, metrics, herald::MeterClocks{&uv_hrtime, &unix_time_us});
+        herald::Server server(&loop, config, log, metered, metrics);
         if (auto error = server.start()) {
             log.error("start_failed", {{"error", *error}});
             exit_code = 1;

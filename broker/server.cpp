@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "broker/connection.h"
+#include "broker/process_metrics.h"
 #include "protocol/frame_writer.h"
 #include "protocol/websocket_handshake.h"
 
@@ -19,11 +20,12 @@ Server* owner(uv_handle_t* handle) { return static_cast<Server*>(handle->data); 
 
 }  // namespace
 
-Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backplane& backplane)
+Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backplane& backplane, Metrics& metrics)
     : loop_(loop),
       config_(config),
       log_(log),
       backplane_(backplane),
+      metrics_(metrics),
       hub_(config, log, metrics_, backplane, *this),
       http_(*this, hub_),
       read_buffer_(kReadBufferSize),
@@ -34,6 +36,7 @@ Server::Server(uv_loop_t* loop, const Config& config, const Logger& log, Backpla
                     reinterpret_cast<uv_handle_t*>(&flush_prepare_), reinterpret_cast<uv_handle_t*>(&sighup_),
                     reinterpret_cast<uv_handle_t*>(&flush_idle_)})
         h->data = this;
+    metrics_.max_connections.Set(static_cast<double>(config_.max_connections));
 }
 
 uint64_t Server::wall_clock_us() const {
@@ -232,6 +235,7 @@ void Server::on_sweep(uv_timer_t* handle) {
 
 std::string Server::metrics_text() {
     metrics_.channels.Set(static_cast<double>(hub_.channel_count()));
+    metrics_.record_process(read_process_sample());
     return metrics_.serialize();
 }
 

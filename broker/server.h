@@ -30,7 +30,8 @@ struct ClientState;
 
 class Server final : public HubHost {
 public:
-    Server(uv_loop_t* loop, const Config& config, const Logger& log, Backplane& backplane);
+    // `metrics` is the node's registry, shared with whatever measures the backplane (main wraps it).
+    Server(uv_loop_t* loop, const Config& config, const Logger& log, Backplane& backplane, Metrics& metrics);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
@@ -83,7 +84,7 @@ private:
     const Config& config_;
     const Logger& log_;
     Backplane& backplane_;
-    Metrics metrics_;
+    Metrics& metrics_;
     Hub hub_;
     HttpEndpoints http_;
     HandshakeGate handshake_gate_{config_, log_, metrics_};  // --connect-rate, --allowed-origins (security.md)

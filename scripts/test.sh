@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite: unit and integration tests on a release build, then the unit tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+# Builds and runs the whole test suite: unit, integration and Prometheus-rule tests on a release build,
+# then the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzzers.
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

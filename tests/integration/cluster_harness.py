@@ -37,8 +37,27 @@ try:
 except BaseException:
     pass
 subprocess.run(["bash", sys.argv[1], "down", "--dir", sys.argv[2]], stdin=subprocess.DEVNULL,
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90)
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=float(sys.argv[3]))
 """
+
+
+class DownWatchdog:
+    """A process that runs `bash SCRIPT down --dir DIR` once this test process is gone, however it went (its stdin
+    reaches EOF): the last line of defence for the background processes a script such as cluster.sh started."""
+
+    def __init__(self, script, directory, timeout):
+        self._timeout = timeout
+        self._proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, script, directory, str(timeout)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def fire(self):
+        """Runs the `down` now and waits for it (the normal teardown path)."""
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=self._timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -204,9 +223,7 @@ class Cluster:
         self.base = free_base_port()
         self.dir = tempfile.mkdtemp(prefix="herald-cluster-it-")
         _live_clusters.add(self)
-        self._watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, CLUSTER_SH, self.dir],
-                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)
+        self._watchdog = DownWatchdog(CLUSTER_SH, self.dir, DOWN_TIMEOUT + 30)
         out_path = os.path.join(self.dir, "cluster-up.out")
         cmd = ["bash", CLUSTER_SH, "up", "--base-port", str(self.base), "--dir", self.dir, "--binary", self.binary,
                "--", *self.flags]
@@ -259,11 +276,7 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 pass
         if self._watchdog is not None:
-            try:
-                self._watchdog.stdin.close()
-                self._watchdog.wait(timeout=DOWN_TIMEOUT)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+            self._watchdog.fire()
 
     def remove_files(self):
         if self.dir and self not in _live_clusters:

@@ -31,6 +31,44 @@ import websockets.exceptions
 
 HOST = "127.0.0.1"
 SUBPROTOCOL = "herald.v1.json"
+
+# The metrics contract (docs/metrics.md): name → Prometheus type. Every node serves every family's TYPE line;
+# families labelled "on first use" in docs/metrics.md have samples only once a value occurred.
+METRIC_TYPES = {
+    "herald_connections": "gauge",
+    "herald_connections_accepted_total": "counter",
+    "herald_connections_closed_total": "counter",
+    "herald_handshake_failures_total": "counter",
+    "herald_subscriptions": "gauge",
+    "herald_channels": "gauge",
+    "herald_messages_published_total": "counter",
+    "herald_messages_delivered_total": "counter",
+    "herald_bytes_received_total": "counter",
+    "herald_bytes_sent_total": "counter",
+    "herald_slow_consumer_closes_total": "counter",
+    "herald_resumes_total": "counter",
+    "herald_errors_total": "counter",
+    "herald_auth_failures_total": "counter",
+    "herald_rate_limited_total": "counter",
+    "herald_token_events_total": "counter",
+    "herald_publish_to_write_seconds": "histogram",
+    "herald_messages_replayed_total": "counter",
+    "herald_gaps_repaired_total": "counter",
+    "herald_discontinuities_total": "counter",
+    "herald_cross_node_lag_seconds": "histogram",
+    "herald_backplane_command_duration_seconds": "histogram",
+    "herald_backplane_up": "gauge",
+    "herald_backplane_reconnects_total": "counter",
+    "herald_backplane_resyncs_total": "counter",
+    "herald_max_connections": "gauge",
+    "herald_process_cpu_seconds_total": "counter",
+    "herald_process_resident_memory_bytes": "gauge",
+    "herald_process_open_fds": "gauge",
+    "herald_process_max_fds": "gauge",
+    "herald_process_start_time_seconds": "gauge",
+    "herald_build_info": "gauge",
+}
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA

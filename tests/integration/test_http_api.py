@@ -7,25 +7,8 @@ import struct
 import time
 import unittest
 
-from harness import (AsyncHeraldTestCase, HeraldTestCase, RawClient, api_publish, build_request, http_request,
-                     new_key, upgrade_headers)
-
-METRICS = {
-    "herald_connections": "gauge",
-    "herald_connections_accepted_total": "counter",
-    "herald_connections_closed_total": "counter",
-    "herald_handshake_failures_total": "counter",
-    "herald_subscriptions": "gauge",
-    "herald_channels": "gauge",
-    "herald_messages_published_total": "counter",
-    "herald_messages_delivered_total": "counter",
-    "herald_bytes_received_total": "counter",
-    "herald_bytes_sent_total": "counter",
-    "herald_slow_consumer_closes_total": "counter",
-    "herald_resumes_total": "counter",
-    "herald_publish_to_write_seconds": "histogram",
-    "herald_errors_total": "counter",
-}
+from harness import (METRIC_TYPES, AsyncHeraldTestCase, HeraldTestCase, RawClient, api_publish, build_request,
+                     http_request, new_key, upgrade_headers)
 
 
 class HttpCase:
@@ -159,7 +142,9 @@ class EndpointsTest(HttpCase, HeraldTestCase):
         text = r.text()
         types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
         samples = set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)", text, re.M))
-        for name, kind in METRICS.items():
+        for name, kind in METRIC_TYPES.items():
+            if name == "herald_auth_failures_total":
+                continue  # a family without samples has no TYPE line, and nothing is refused here
             with self.subTest(metric=name):
                 self.assertEqual(types.get(name), kind, msg=f"# TYPE line for {name}")
                 wanted = {f"{name}_bucket", f"{name}_sum", f"{name}_count"} if kind == "histogram" else {name}
