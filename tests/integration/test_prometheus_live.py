@@ -258,16 +258,24 @@ class Subscriber:
                 self.messages += m.get("op") == "message"
 
     async def resume(self, with_session):
+        # A reconnect can land on the node that is being restarted just as it drains; like a real client, try
+        # again (through HAProxy, which then picks another node) when the handshake is cut with 1001.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
         while True:
             try:
                 c = await WSClient.open(self.lb, open_timeout=3)
-                break
-            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as e:
+                await self.handshake(c, with_session)
+                return
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException, AssertionError) as e:
+                drained = isinstance(e, AssertionError) and "code 1001" in str(e)
+                if isinstance(e, AssertionError) and not drained:
+                    raise
                 if loop.time() > deadline:
                     raise AssertionError(f"{self.label}: no reconnect through HAProxy within 15 s: {e!r}") from None
                 await asyncio.sleep(0.1)
+
+    async def handshake(self, c, with_session):
         self.client = c
         if with_session:
             conn = await c.connect(session=self.session, positions={self.channel: self.position})
