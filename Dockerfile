@@ -9,6 +9,8 @@ COPY cmake cmake
 COPY protocol protocol
 COPY backplane backplane
 COPY broker broker
+COPY sdk/js sdk/js
+COPY demo demo
 COPY tests tests
 RUN cmake --preset release -DHERALD_BUILD_TESTS=OFF && cmake --build --preset release -j"$(nproc)" --target herald
 

@@ -211,6 +211,8 @@ const std::vector<Option>& options() {
          size_option(&Config::max_history_limit, 1)},
         {"no-client-publish", "", "Refuse the `publish` command from WebSocket clients (HTTP API still publishes)",
          [](Config& c, const std::string&) { c.client_publish = false; return std::string(); }},
+        {"no-demo", "", "Do not serve the demo page at /demo/ (the SDK at /sdk/herald-client.js stays)",
+         [](Config& c, const std::string&) { c.demo = false; return std::string(); }},
         {"close-timeout", "SECONDS", "Wait for the peer's close frame before dropping TCP (default 2)",
          seconds_option(&Config::close_timeout_s, 0.01)},
         {"drain-timeout", "SECONDS", "On SIGTERM/SIGINT, longest wait for connections to close (default 10)",
@@ -437,7 +439,8 @@ std::string config_help_text() {
     out << "Usage: herald [OPTIONS]\n\n"
            "Herald is a WebSocket pub/sub broker (subprotocol herald.v1.json at /ws) with serial-numbered\n"
            "channels, history and resume. HTTP on the same port: /healthz, /readyz, /metrics, /api/publish,\n"
-           "/api/history.\n\nOptions (each also settable as HERALD_<NAME> in the environment, or as <name> in the\n"
+           "/api/history, the JavaScript SDK at /sdk/herald-client.js and a demo page at /demo/.\n\n"
+           "Options (each also settable as HERALD_<NAME> in the environment, or as <name> in the\n"
            "JSON file given to --config; precedence: flag > environment > file > default):\n";
     auto line = [&](std::string left, std::string_view help) {
         out << "  " << left;

@@ -33,6 +33,7 @@ struct Config {
     double drain_timeout_s = 10;
     uint64_t max_history_limit = 1000;  // cap on one history request's `limit`
     bool client_publish = true;
+    bool demo = true;  // serve the demo page at /demo/
 
     // Security (docs/security.md). Secrets are never logged or shown by --help.
     std::string tls_cert_file;      // PEM chain; with tls_key_file the listener speaks TLS only

@@ -10,6 +10,7 @@
 #include "broker/connection.h"
 #include "broker/hub.h"
 #include "broker/server.h"
+#include "broker/static_assets.h"
 #include "protocol/channel_name.h"
 
 namespace herald {
@@ -103,6 +104,8 @@ void HttpEndpoints::handle(Connection& connection, const HttpRequest& request) {
     } else if (path == "/api/history") {
         if (!get) return connection.respond_http(method_not_allowed("GET"));
         history(connection, request);
+    } else if (auto asset = static_asset(request, StaticAssetOptions{server_.config().demo})) {
+        connection.respond_http(get ? *asset : method_not_allowed("GET"));
     } else {
         server_.metrics().handshake_failures.increment("not_found");
         connection.respond_http(text_response(404, "not found"));

@@ -102,6 +102,16 @@ std::optional<std::string> Server::start() {
                         std::to_string(port);
     log_.info("listening", {{"addr", where}, {"node", config_.node_name}, {"backplane", backplane_.kind()},
                             {"ws", (tls_ ? "wss://" : "ws://") + where + "/ws"}});
+    if (config_.demo) {
+        // A wildcard bind is not an address a browser can open; the same machine's name for it is.
+        std::string_view shown = host;
+        if (shown == "0.0.0.0" || shown == "::") shown = "localhost";
+        std::string origin = (tls_ ? "https://" : "http://") +
+                             (bound.ss_family == AF_INET6 && shown != "localhost" ? "[" + std::string(shown) + "]"
+                                                                                   : std::string(shown)) +
+                             ":" + std::to_string(port);
+        log_.info("demo", {{"url", origin + "/demo/"}});
+    }
     return std::nullopt;
 }
 

@@ -6,7 +6,7 @@ packages=(
   libuv1-dev libhiredis-dev nlohmann-json3-dev libssl-dev prometheus-cpp-dev googletest libgtest-dev
   python3 python3-websockets python3-jwt python3-cryptography openssl curl
   redis-server haproxy docker-compose
-  prometheus python3-yaml
+  prometheus python3-yaml chromium fonts-liberation nodejs
   clang-14 libclang-rt-14-dev
 )
 missing=()

@@ -45,10 +45,14 @@ class EndpointsTest(HttpCase, HeraldTestCase):
         self.assertEqual((r.status, r.body), (200, b"ready\n"), msg=repr(r))
 
     def test_unknown_path_404(self):
-        for path in ("/nope", "/api/nope", "/healthz/x", "/"):
+        for path in ("/nope", "/api/nope", "/healthz/x", "/sdk/nope.js", "/demo/nope.js", "/demo/a/b"):
             with self.subTest(path=path):
                 r = self.get(path)
                 self.assertEqual(r.status, 404, msg=f"GET {path}: {r!r}")
+
+    def test_root_redirects_to_the_demo(self):
+        r = self.get("/")
+        self.assertEqual((r.status, r.header("Location")), (302, "/demo/"), msg=f"GET /: {r!r}")
 
     def test_wrong_method_405_with_allow(self):
         for method, path, allowed in (("POST", "/healthz", "GET"), ("POST", "/readyz", "GET"),
